@@ -1,0 +1,47 @@
+# CoordLab: `make run` serves the labs, `make test` checks everything.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PORT ?= 8000
+
+.PHONY: install db run test bench lint chromium clean
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+db: install
+	$(BIN)/python manage.py migrate --noinput -v0
+	$(BIN)/python manage.py load_scenarios
+
+# The real server: daphne serves pages, static files and WebSockets. The
+# in-memory channel layer and SQLite; nothing else to install or start.
+run: db
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	@echo "CoordLab is at http://127.0.0.1:$(PORT)/"
+	REDIS_URL= $(BIN)/daphne -b 127.0.0.1 -p $(PORT) coordlab.asgi:application
+
+# Browser tests drive Debian's Chromium (Playwright's own download does not work here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+test: install chromium
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+bench: db
+	$(BIN)/python -m bench
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,1 @@
+"""CoordLab: live, deterministic labs for learning how distributed systems coordinate."""

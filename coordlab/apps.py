@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class CoordlabConfig(AppConfig):
+    name = "coordlab"
+    verbose_name = "CoordLab"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,1 @@
+"""Network basics: machines that send heartbeats and suspect silent peers."""

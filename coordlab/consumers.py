@@ -1,0 +1,61 @@
+"""The one WebSocket consumer: connect, receive a command, relay frames, disconnect.
+
+Frames do not come through this consumer's own channel: the process's fan-out
+hands them straight to its ``Viewer`` (see ``coordlab.labs.fanout``), so the
+consumer asks for no channel-layer channel at all.
+"""
+
+from __future__ import annotations
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.template.loader import render_to_string
+
+from coordlab.labs.commands import CommandError, parse
+from coordlab.labs.fanout import Viewer
+from coordlab.labs.runtime import UnknownLab, get_runtime
+from coordlab.ratelimit import TokenBucket
+
+COMMANDS_PER_SECOND = 10
+COMMAND_BURST = 20
+CLOSE_UNKNOWN_LAB = 4404
+
+
+class LabConsumer(AsyncWebsocketConsumer):
+    channel_layer_alias = "frames-come-from-the-process-fanout"
+
+    async def connect(self) -> None:
+        self.viewer: Viewer | None = None
+        self.lab_id = self.scope["url_route"]["kwargs"]["lab_id"]
+        self.runtime = await get_runtime()
+        try:
+            await self.runtime.open_lab(self.lab_id)
+        except UnknownLab:
+            await self.close(code=CLOSE_UNKNOWN_LAB)
+            return
+        await self.accept()
+        self.bucket = TokenBucket(COMMANDS_PER_SECOND, COMMAND_BURST)
+        self.viewer = Viewer(self.base_send)
+        await self.runtime.join(self.lab_id, self.viewer)
+
+    async def disconnect(self, code: int) -> None:
+        if self.viewer is not None:
+            await self.runtime.leave(self.lab_id, self.viewer)
+            self.viewer = None
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            if not self.bucket.take():
+                raise CommandError("Too many commands at once: wait a moment and try again.")
+            command = parse(text_data if text_data is not None else bytes_data)
+            outcome = self.runtime.submit(self.lab_id, command)
+        except CommandError as error:
+            await self.notify(str(error), ok=False)
+        except UnknownLab:
+            await self.notify("This lab is no longer running: reload the page.", ok=False)
+        else:
+            await self.notify(outcome, ok=True)
+
+    async def notify(self, text: str, ok: bool) -> None:
+        """Tell this viewer alone how its command went."""
+        html = render_to_string("labs/partials/notice.html", {"text": text, "ok": ok, "oob": True})
+        await self.send(text_data=html)

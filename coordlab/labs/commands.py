@@ -1,0 +1,147 @@
+"""The command schema: what a viewer may ask a lab to do, parsed in one place.
+
+A command arrives as a JSON object (htmx's WebSocket extension sends form
+values as strings, plus a ``HEADERS`` object that is ignored). ``parse``
+returns a ``Command`` with typed arguments or raises ``CommandError`` with a
+sentence for the sender. Whether a named machine exists is checked by the lab,
+which knows its machines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+MAX_COMMAND_BYTES = 4096
+SPEEDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
+MAX_FORWARD_SECONDS = 600
+MAX_NAME_LENGTH = 40
+
+
+class CommandError(Exception):
+    """A command that cannot be carried out; the message is for the sender."""
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    args: dict[str, Any]
+
+    def as_data(self) -> dict[str, Any]:
+        return {"command": self.name, **self.args}
+
+
+def _name(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise CommandError(f"'{field}' must name a machine.")
+    value = value.strip()
+    if len(value) > MAX_NAME_LENGTH:
+        raise CommandError(f"'{field}' is too long to be a machine name.")
+    return value
+
+
+def _flag(value: Any, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "on", "1", 1):
+        return True
+    if value in ("false", "off", "0", 0, ""):
+        return False
+    raise CommandError(f"'{field}' must be true or false.")
+
+
+def _number(value: Any, field: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise CommandError(f"'{field}' must be a number.") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise CommandError(f"'{field}' must be a finite number.")
+    return number
+
+
+def _speed(value: Any, field: str) -> float:
+    speed = _number(value, field)
+    if speed not in SPEEDS:
+        allowed = ", ".join(f"{s:g}x" for s in SPEEDS)
+        raise CommandError(f"Speed must be one of {allowed}.")
+    return speed
+
+
+def _seconds(value: Any, field: str) -> int:
+    seconds = _number(value, field)
+    if not 0 < seconds <= MAX_FORWARD_SECONDS or seconds != int(seconds):
+        raise CommandError(f"'{field}' must be a whole number of seconds from 1 to {MAX_FORWARD_SECONDS}.")
+    return int(seconds)
+
+
+def _time_ms(value: Any, field: str) -> int:
+    time_ms = _number(value, field)
+    if time_ms < 0:
+        raise CommandError(f"'{field}' cannot be negative.")
+    return int(time_ms)
+
+
+def _preset(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_NAME_LENGTH:
+        raise CommandError(f"'{field}' must name a partition preset.")
+    return value
+
+
+Parser = Callable[[Any, str], Any]
+
+#: command name → {argument: parser}; an argument with a default is optional.
+SCHEMA: dict[str, dict[str, Parser]] = {
+    "play": {},
+    "pause": {},
+    "step": {},
+    "reset": {},
+    "speed": {"speed": _speed},
+    "faster": {},
+    "slower": {},
+    "forward": {"seconds": _seconds},
+    "seek": {"time_ms": _time_ms},
+    "crash": {"node": _name},
+    "restart": {"node": _name},
+    "cut": {"a": _name, "b": _name, "both_ways": _flag},
+    "restore": {"a": _name, "b": _name, "both_ways": _flag},
+    "partition": {"preset": _preset},
+    "heal": {},
+}
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "cut": {"both_ways": True},
+    "restore": {"both_ways": True},
+}
+
+
+def parse(raw: str | bytes | None) -> Command:
+    """Turn one WebSocket message into a ``Command`` or raise ``CommandError``."""
+    if raw is None:
+        raise CommandError("Send commands as JSON text.")
+    if len(raw) > MAX_COMMAND_BYTES:
+        raise CommandError(f"That message is {len(raw):,} bytes; a command may be at most {MAX_COMMAND_BYTES:,}.")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise CommandError("That message is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise CommandError('A command must be a JSON object such as {"command": "pause"}.')
+    return from_data(data)
+
+
+def from_data(data: dict[str, Any]) -> Command:
+    """Validate an already decoded command object."""
+    name = data.get("command")
+    if not isinstance(name, str) or name not in SCHEMA:
+        shown = name if isinstance(name, str) and len(name) <= MAX_NAME_LENGTH else "?"
+        raise CommandError(f"Unknown command '{shown}'.")
+    spec = SCHEMA[name]
+    args = dict(DEFAULTS.get(name, {}))
+    for field, parser in spec.items():
+        if field in data:
+            args[field] = parser(data[field], field)
+        elif field not in args:
+            raise CommandError(f"'{name}' needs '{field}'.")
+    return Command(name, args)

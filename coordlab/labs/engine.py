@@ -1,0 +1,123 @@
+"""The engine: owns the labs of this process and drives their clocks.
+
+Every tick it advances each watched lab by the wall-clock time since the last
+tick (times its speed), and when a lab's state changed it renders one frame
+and publishes it once. A lab nobody watches does not advance and costs
+nothing. Commands are applied at once, in the order they arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+from .commands import Command, CommandError
+from .lab import Lab
+from .scenario import Scenario
+
+logger = logging.getLogger(__name__)
+
+LAB_ID_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+LAB_ID_LENGTH = 8
+
+Render = Callable[[Lab], str]
+Publish = Callable[[str, int, str], Awaitable[None]]
+
+
+def new_lab_id() -> str:
+    return "".join(secrets.choice(LAB_ID_ALPHABET) for _ in range(LAB_ID_LENGTH))
+
+
+class UnknownLab(LookupError):
+    """No lab with that id runs here."""
+
+
+class Engine:
+    """Runs labs in virtual time and publishes a frame when one changes."""
+
+    def __init__(self, render: Render, publish: Publish, frames_per_second: float = 20,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.render = render
+        self.publish = publish
+        self.interval = 1.0 / frames_per_second
+        self.clock = clock
+        self.labs: dict[str, Lab] = {}
+        self.viewers: dict[str, int] = {}
+        self.rendered: dict[str, int] = {}
+        self.frame_seq: dict[str, int] = {}
+
+    # -- labs ----------------------------------------------------------------
+
+    def start_lab(self, scenario: Scenario, seed: int | None = None, lab_id: str | None = None) -> Lab:
+        lab_id = lab_id or new_lab_id()
+        lab = Lab(lab_id, scenario, seed)
+        self.labs[lab_id] = lab
+        return lab
+
+    def lab(self, lab_id: str) -> Lab:
+        try:
+            return self.labs[lab_id]
+        except KeyError:
+            raise UnknownLab(lab_id) from None
+
+    def submit(self, lab_id: str, command: Command) -> str:
+        """Apply ``command`` to a lab now; returns a sentence, or raises ``CommandError``."""
+        lab = self.lab(lab_id)
+        try:
+            return lab.apply(command)
+        except CommandError:
+            raise
+        except Exception:
+            logger.exception("command %s failed in lab %s", command, lab_id)
+            raise CommandError("The lab could not carry out that command (a bug; it was logged).") from None
+
+    def viewer_joined(self, lab_id: str) -> None:
+        self.lab(lab_id)
+        self.viewers[lab_id] = self.viewers.get(lab_id, 0) + 1
+        self.rendered.pop(lab_id, None)
+
+    def viewer_left(self, lab_id: str) -> None:
+        count = self.viewers.get(lab_id, 0) - 1
+        if count > 0:
+            self.viewers[lab_id] = count
+        else:
+            self.viewers.pop(lab_id, None)
+
+    # -- the loop ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Tick forever at the frame rate, catching up on wall time if a tick is late."""
+        last = self.clock()
+        deadline = last
+        while True:
+            deadline += self.interval
+            await asyncio.sleep(max(0.0, deadline - self.clock()))
+            now = self.clock()
+            if now - deadline > 1.0:
+                deadline = now  # we were stalled; do not try to catch up with a burst
+            await self.tick((now - last) * 1000.0)
+            last = now
+
+    async def tick(self, wall_ms: float) -> None:
+        """Advance every watched lab and publish a frame for each one that changed."""
+        for lab_id in list(self.viewers):
+            lab = self.labs.get(lab_id)
+            if lab is None:
+                continue
+            try:
+                lab.advance(wall_ms)
+                if self.rendered.get(lab_id) == lab.version:
+                    continue
+                frame = self.render(lab)
+            except Exception:
+                logger.exception("lab %s failed; pausing it", lab_id)
+                lab.playing = False
+                lab.version += 1
+                continue
+            self.rendered[lab_id] = lab.version
+            seq = self.frame_seq.get(lab_id, 0) + 1
+            self.frame_seq[lab_id] = seq
+            await self.publish(lab_id, seq, frame)

@@ -1,0 +1,282 @@
+"""A lab: one running scenario with its command log, speed and history.
+
+Time in a lab only moves through ``advance`` (the engine calls it with wall
+clock milliseconds), ``step`` and ``forward``. Every command that changes the
+simulation is logged with the exact position it was applied at (virtual time
+and number of events run), and the lab keeps a checkpoint every few virtual
+seconds. Together they make rewind exact: going back to time t restores the
+latest checkpoint before t and replays the log up to t. Going on from a
+rewound moment starts a new branch and forgets the old future, as RaftScope's
+slider does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from coordlab.sim import Simulation
+
+from .commands import SPEEDS, Command, CommandError
+from .scenario import Scenario
+
+CHECKPOINT_EVERY_MS = 5000
+MAX_CHECKPOINTS = 240
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """A simulation command and the position it was applied at."""
+
+    time: int
+    processed: int
+    command: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The whole simulation at one moment, and how much of the log led there."""
+
+    time: int
+    processed: int
+    log_length: int
+    snapshot: str
+
+
+class Lab:
+    """A scenario running in virtual time, driven by commands."""
+
+    def __init__(self, lab_id: str, scenario: Scenario, seed: int | None = None) -> None:
+        self.id = lab_id
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        self.version = 0
+        self._begin()
+
+    # -- state ----------------------------------------------------------
+
+    def _begin(self) -> None:
+        self.sim: Simulation = self.scenario.build(self.seed)
+        self.playing = True
+        self.speed = 1.0
+        self.log: list[LogEntry] = []
+        self.checkpoints: list[Checkpoint] = []
+        self.horizon = self.sim.now
+        self.rewound = False
+        self._replayed = 0
+        self._carry = 0.0
+        self._checkpoint()
+
+    @property
+    def now(self) -> int:
+        return self.sim.now
+
+    def machine_names(self) -> list[str]:
+        return list(self.sim.nodes)
+
+    # -- the clock --------------------------------------------------------
+
+    def advance(self, wall_ms: float) -> bool:
+        """Move virtual time on by ``wall_ms`` × speed if playing; True if it moved."""
+        if not self.playing:
+            return False
+        self._carry += wall_ms * self.speed
+        whole = int(self._carry)
+        if whole <= 0:
+            return False
+        self._carry -= whole
+        self._branch_if_rewound()
+        self._run_to(self.sim.now + whole)
+        self.version += 1
+        return True
+
+    def _run_to(self, time: int) -> None:
+        while self.checkpoints[-1].time + CHECKPOINT_EVERY_MS <= time:
+            self.sim.run_until(self.checkpoints[-1].time + CHECKPOINT_EVERY_MS)
+            self._checkpoint()
+        self.sim.run_until(time)
+        self.horizon = max(self.horizon, self.sim.now)
+
+    def _checkpoint(self) -> None:
+        sim = self.sim
+        self.checkpoints.append(Checkpoint(sim.now, sim.processed, len(self.log), sim.snapshot()))
+        if len(self.checkpoints) > MAX_CHECKPOINTS:
+            # Thin out the older half; the first checkpoint (time zero) stays.
+            self.checkpoints = self.checkpoints[:1] + self.checkpoints[2::2]
+
+    # -- commands -----------------------------------------------------------
+
+    def apply(self, command: Command) -> str:
+        """Carry out ``command``; return a sentence for the sender.
+
+        Raises ``CommandError`` and changes nothing if the command cannot apply.
+        """
+        handler = getattr(self, "do_" + command.name)
+        message = handler(**command.args)
+        self.version += 1
+        return message
+
+    def do_play(self) -> str:
+        self.playing = True
+        return f"Playing at {self.speed:g}x."
+
+    def do_pause(self) -> str:
+        self.playing = False
+        return "Paused."
+
+    def do_speed(self, speed: float) -> str:
+        self.speed = speed
+        return f"Speed set to {speed:g}x."
+
+    def do_faster(self) -> str:
+        faster = [s for s in SPEEDS if s > self.speed]
+        self.speed = faster[0] if faster else self.speed
+        return f"Speed {self.speed:g}x."
+
+    def do_slower(self) -> str:
+        slower = [s for s in SPEEDS if s < self.speed]
+        self.speed = slower[-1] if slower else self.speed
+        return f"Speed {self.speed:g}x."
+
+    def do_step(self) -> str:
+        self.playing = False
+        self._branch_if_rewound()
+        description = self._describe_next_event()
+        if description is None:
+            return "Nothing is scheduled: there is no next event."
+        self.sim.step()
+        self.horizon = max(self.horizon, self.sim.now)
+        return f"Stepped to {self.sim.now / 1000:.3f} s: {description}."
+
+    def do_forward(self, seconds: int) -> str:
+        self._branch_if_rewound()
+        self._run_to(self.sim.now + seconds * 1000)
+        return f"Jumped {seconds} s ahead to {self.sim.now / 1000:.1f} s."
+
+    def do_reset(self) -> str:
+        self._begin()
+        return "The lab is back at its start."
+
+    def do_seek(self, time_ms: int) -> str:
+        target = min(time_ms, self.horizon)
+        self._rebuild_at(target)
+        self.playing = False
+        self.rewound = target < self.horizon
+        return f"Showing the lab at {target / 1000:.1f} s. Press play to go on from here."
+
+    def do_crash(self, node: str) -> str:
+        self._require_machine(node, alive=True)
+        return self._record({"command": "crash", "node": node}, f"Killed {node}.")
+
+    def do_restart(self, node: str) -> str:
+        self._require_machine(node, alive=False)
+        return self._record({"command": "restart", "node": node}, f"Restarted {node}.")
+
+    def do_cut(self, a: str, b: str, both_ways: bool) -> str:
+        self._require_link(a, b)
+        if self.sim.network.is_cut(a, b) and (not both_ways or self.sim.network.is_cut(b, a)):
+            raise CommandError(f"The link {a} → {b} is already cut.")
+        return self._record({"command": "cut", "a": a, "b": b, "both_ways": both_ways},
+                            f"Cut the link between {a} and {b}." if both_ways
+                            else f"Cut the link from {a} to {b} (one way).")
+
+    def do_restore(self, a: str, b: str, both_ways: bool) -> str:
+        self._require_link(a, b)
+        return self._record({"command": "restore", "a": a, "b": b, "both_ways": both_ways},
+                            f"Restored the link between {a} and {b}.")
+
+    def do_partition(self, preset: str) -> str:
+        found = self.scenario.preset(preset)
+        if found is None:
+            raise CommandError(f"Unknown partition preset '{preset}'.")
+        groups = [list(group) for group in found.groups]
+        return self._record({"command": "partition", "groups": groups}, f"{found.label}.")
+
+    def do_heal(self) -> str:
+        return self._record({"command": "heal"}, "Healed the network.")
+
+    # -- the log, replay and branches ------------------------------------------
+
+    def _record(self, command: dict[str, Any], message: str) -> str:
+        self._branch_if_rewound()
+        self.log.append(LogEntry(self.sim.now, self.sim.processed, command))
+        apply_to_simulation(self.sim, command)
+        return message
+
+    def _rebuild_at(self, time: int) -> None:
+        checkpoint = next(c for c in reversed(self.checkpoints) if c.time <= time)
+        sim = Simulation.restore(checkpoint.snapshot)
+        applied = checkpoint.log_length
+        for entry in self.log[checkpoint.log_length:]:
+            if entry.time > time:
+                break
+            sim.run_to(entry.time, entry.processed)
+            apply_to_simulation(sim, entry.command)
+            applied += 1
+        sim.run_until(time)
+        self.sim = sim
+        self._replayed = applied
+        self._carry = 0.0
+
+    def _branch_if_rewound(self) -> None:
+        if not self.rewound:
+            return
+        dropped = len(self.log) - self._replayed
+        del self.log[self._replayed:]
+        self.checkpoints = [c for c in self.checkpoints if c.time <= self.sim.now]
+        self.horizon = self.sim.now
+        self.rewound = False
+        note = (f"Going on from {self.sim.now / 1000:.1f} s: a new branch of history"
+                + (f"; {dropped} later command(s) are forgotten." if dropped else "."))
+        self.log.append(LogEntry(self.sim.now, self.sim.processed, {"command": "note", "text": note}))
+        apply_to_simulation(self.sim, {"command": "note", "text": note})
+
+    # -- checks ------------------------------------------------------------------
+
+    def _require_machine(self, name: str, alive: bool) -> None:
+        node = self.sim.nodes.get(name)
+        if node is None:
+            known = ", ".join(self.sim.nodes)
+            raise CommandError(f"There is no machine '{name}' in this lab (machines: {known}).")
+        if alive and not node.alive:
+            raise CommandError(f"{name} is already down.")
+        if not alive and node.alive:
+            raise CommandError(f"{name} is already running.")
+
+    def _require_link(self, a: str, b: str) -> None:
+        for name in (a, b):
+            if name not in self.sim.nodes:
+                raise CommandError(f"There is no machine '{name}' in this lab.")
+        if a == b:
+            raise CommandError("A link joins two different machines.")
+
+    def _describe_next_event(self) -> str | None:
+        if not self.sim.queue:
+            return None
+        _, _, event = self.sim.queue[0]
+        message_id = getattr(event, "message_id", None)
+        if message_id is not None:
+            message = self.sim.network.in_flight[message_id]
+            return f"a {message.kind} from {message.src} reaches {message.dst}"
+        return f"{event.node}'s {event.name} timer goes off"
+
+
+def apply_to_simulation(sim: Simulation, command: dict[str, Any]) -> None:
+    """Apply one logged command to a simulation (live, and again on replay)."""
+    name = command["command"]
+    if name == "crash":
+        sim.crash(command["node"])
+    elif name == "restart":
+        sim.restart(command["node"])
+    elif name == "cut":
+        sim.cut(command["a"], command["b"], command["both_ways"])
+    elif name == "restore":
+        sim.restore_link(command["a"], command["b"], command["both_ways"])
+    elif name == "partition":
+        sim.partition(command["groups"])
+    elif name == "heal":
+        sim.heal()
+    elif name == "note":
+        sim.trace("lab", "note", command["text"])
+    else:
+        raise ValueError(f"not a simulation command: {name}")

@@ -1,0 +1,78 @@
+"""Nodes: the machines of a simulation.
+
+A node is a dataclass. Fields marked ``durable()`` are what the real system
+keeps on disk (a transaction log, a log segment); every other field is
+volatile and returns to its default when the node crashes. Messages are
+dispatched by kind to ``handle_<kind>`` and timers by name to
+``on_<name>``, as Channels dispatches ``type`` to a method.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .codec import serializable
+
+if TYPE_CHECKING:
+    from .network import Message
+    from .simulation import Simulation
+
+
+def durable(default: Any = dataclasses.MISSING, default_factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field that survives a crash (it is on disk)."""
+    return field(default=default, default_factory=default_factory, metadata={"durable": True})
+
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+_HANDLERS: dict[tuple[type, str], Callable[..., None] | None] = {}
+
+
+def handler_name(kind: str) -> str:
+    """``AppendEntries`` → ``handle_append_entries``."""
+    return "handle_" + _CAMEL.sub("_", kind).lower()
+
+
+@serializable
+@dataclass
+class Node:
+    """Base class of every simulated machine."""
+
+    name: str = durable()
+    alive: bool = durable(True)
+    incarnation: int = durable(0)
+
+    def start(self, sim: Simulation) -> None:
+        """Called when the node boots, first and after every restart."""
+
+    def deliver(self, sim: Simulation, message: Message) -> None:
+        """Dispatch ``message`` to ``handle_<kind>``; unknown kinds are traced."""
+        method = _lookup(type(self), handler_name(message.kind))
+        if method is None:
+            sim.trace(self.name, "unhandled", f"{self.name} ignores a {message.kind} message.",
+                      message=message.kind)
+            return
+        method(self, sim, message)
+
+    def fire(self, sim: Simulation, timer: str, data: dict[str, Any]) -> None:
+        """Dispatch a timer to ``on_<timer>``."""
+        method = _lookup(type(self), "on_" + timer)
+        if method is None:
+            raise AttributeError(f"{type(self).__name__} has no timer handler on_{timer}")
+        method(self, sim, **data)
+
+    def fresh_after_crash(self) -> Node:
+        """A copy that keeps only durable fields; volatile ones take their defaults."""
+        kept = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.metadata.get("durable") and f.init}
+        return type(self)(**kept)
+
+
+def _lookup(cls: type, name: str) -> Callable[..., None] | None:
+    key = (cls, name)
+    if key not in _HANDLERS:
+        _HANDLERS[key] = getattr(cls, name, None)
+    return _HANDLERS[key]

@@ -1,0 +1,101 @@
+// The little a lab page needs beyond htmx: commands from clicks on the SVG
+// (whose elements are replaced by every frame, so they send on pointerdown,
+// not on click), presenter keyboard shortcuts, and the rewind slider.
+(function () {
+  "use strict";
+  var socket = null;
+
+  function lab() { return document.getElementById("lab"); }
+  function status() { return document.getElementById("lab-status"); }
+
+  function send(command) {
+    if (socket) { socket.send(JSON.stringify(command), lab()); }
+  }
+
+  function clickButton(id) {
+    var button = document.getElementById(id);
+    if (button) { button.click(); }
+  }
+
+  function setConnection(state, text) {
+    var el = document.getElementById("connection");
+    if (el) { el.dataset.state = state; el.textContent = text; }
+  }
+
+  document.addEventListener("htmx:wsOpen", function (event) {
+    socket = event.detail.socketWrapper;
+    setConnection("live", "live");
+  });
+  document.addEventListener("htmx:wsClose", function () {
+    setConnection("closed", "disconnected: reconnecting…");
+  });
+
+  // Commands carried by SVG elements.
+  document.addEventListener("pointerdown", function (event) {
+    if (event.button !== 0) { return; }
+    var target = event.target.closest("[data-command]");
+    if (target && lab() && lab().contains(target)) {
+      event.preventDefault();
+      send(JSON.parse(target.dataset.command));
+    }
+  });
+
+  var seek = null;
+  var dragging = false;
+
+  function syncSlider() {
+    var s = status();
+    seek = seek || document.getElementById("lab-seek");
+    if (!s || !seek || dragging) { return; }
+    seek.max = s.dataset.horizon;
+    seek.value = s.dataset.now;
+  }
+
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "lab-status") { syncSlider(); }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    seek = document.getElementById("lab-seek");
+    if (seek) {
+      seek.addEventListener("input", function () { dragging = true; });
+      seek.addEventListener("change", function () {
+        dragging = false;
+        send({command: "seek", time_ms: Number(seek.value)});
+      });
+    }
+    var help = document.getElementById("help");
+    var helpButton = document.getElementById("btn-help");
+    if (help && helpButton) {
+      helpButton.addEventListener("click", function () { help.open ? help.close() : help.showModal(); });
+    }
+  });
+
+  document.addEventListener("keydown", function (event) {
+    var tag = event.target.tagName;
+    if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || event.ctrlKey || event.metaKey || event.altKey) {
+      return;
+    }
+    var commandTarget = event.target.closest && event.target.closest("[data-command]");
+    if (commandTarget && (event.key === "Enter" || event.key === " ")) {
+      event.preventDefault();
+      send(JSON.parse(commandTarget.dataset.command));
+      return;
+    }
+    if (event.target.tagName === "BUTTON" && (event.key === "Enter" || event.key === " ")) { return; }
+    var s = status();
+    if (event.key === " ") {
+      event.preventDefault();
+      clickButton(s && s.dataset.playing === "true" ? "btn-pause" : "btn-play");
+    } else if (event.key === "ArrowRight") {
+      event.preventDefault();
+      clickButton("btn-step");
+    } else if (event.key === "+" || event.key === "=") {
+      send({command: "faster"});
+    } else if (event.key === "-" || event.key === "_") {
+      send({command: "slower"});
+    } else if (event.key === "?") {
+      clickButton("btn-help");
+    }
+  });
+})();

@@ -1,0 +1,1 @@
+"""The ZooKeeper labs (model, scenarios, frames and page arrive with their issues)."""
