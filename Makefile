@@ -26,7 +26,7 @@ db: install
 run: db
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	@echo "CoordLab is at http://127.0.0.1:$(PORT)/"
-	REDIS_URL= $(BIN)/daphne -b 127.0.0.1 -p $(PORT) coordlab.asgi:application
+	REDIS_URL= $(BIN)/python -m coordlab.serve --port $(PORT)
 
 # Browser tests drive Debian's Chromium (Playwright's own download does not work here).
 chromium:

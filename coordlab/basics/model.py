@@ -28,12 +28,14 @@ class HeartbeatMachine(Node):
     interval_ms: int = durable(1000)
     timeout_ms: int = durable(3000)
     boots: int = durable(0)
+    booted_at: int = 0
     beats_sent: int = 0
     last_heard: dict[str, int] = field(default_factory=dict)
     view: dict[str, str] = field(default_factory=dict)
 
     def start(self, sim: Simulation) -> None:
         self.boots += 1
+        self.booted_at = sim.now
         self.last_heard = {peer: sim.now for peer in self.peers}
         self.view = {peer: UNKNOWN for peer in self.peers}
         first_beat = sim.rng.randint(0, self.interval_ms - 1)

@@ -117,6 +117,13 @@ class Fanout:
             self.latest.pop(lab_id, None)
             await self.layer.group_discard(group_name(lab_id), self.channel)
 
+    async def stop(self) -> None:
+        """Leave every group (the relay task is cancelled by its owner)."""
+        for lab_id in list(self.viewers):
+            await self.layer.group_discard(group_name(lab_id), self.channel)
+        self.viewers.clear()
+        self.latest.clear()
+
     def deliver(self, event: dict[str, Any]) -> None:
         lab_id = event["lab"]
         message = {"type": "websocket.send", "text": frame_text(event["seq"], event["sent"], event["html"])}

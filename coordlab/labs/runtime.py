@@ -44,6 +44,7 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks.clear()
+        await self.fanout.stop()
 
     async def _publish(self, lab_id: str, seq: int, html: str) -> None:
         await self.layer.group_send(group_name(lab_id), {
@@ -88,6 +89,13 @@ class Runtime:
 
 
 _runtimes: dict[asyncio.AbstractEventLoop, Runtime] = {}
+
+
+async def stop_runtime() -> None:
+    """Stop the running loop's runtime, if any (tests and shutdown)."""
+    runtime = _runtimes.pop(asyncio.get_running_loop(), None)
+    if runtime is not None:
+        await runtime.stop()
 
 
 async def get_runtime() -> Runtime:

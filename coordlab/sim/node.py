@@ -44,6 +44,7 @@ class Node:
     name: str = durable()
     alive: bool = durable(True)
     incarnation: int = durable(0)
+    down_since: int = durable(-1)
 
     def start(self, sim: Simulation) -> None:
         """Called when the node boots, first and after every restart."""

@@ -163,6 +163,7 @@ class Simulation:
             return
         fresh = node.fresh_after_crash()
         fresh.alive = False
+        fresh.down_since = self.now
         self.nodes[name] = fresh
         self.trace(name, "crash", f"{name} crashed: it lost everything not on disk.")
 
@@ -172,6 +173,7 @@ class Simulation:
         if node.alive:
             return
         node.alive = True
+        node.down_since = -1
         node.incarnation += 1
         self.trace(name, "restart", f"{name} restarted from what it had on disk.")
         node.start(self)

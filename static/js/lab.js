@@ -1,6 +1,6 @@
-// The little a lab page needs beyond htmx: commands from clicks on the SVG
-// (whose elements are replaced by every frame, so they send on pointerdown,
-// not on click), presenter keyboard shortcuts, and the rewind slider.
+// The little a lab page needs beyond htmx: commands carried by SVG elements
+// (data-command, sent on pointerdown or Enter), presenter keyboard shortcuts,
+// and the rewind slider, which frames must not move while it is dragged.
 (function () {
   "use strict";
   var socket = null;
@@ -51,9 +51,7 @@
     seek.value = s.dataset.now;
   }
 
-  document.addEventListener("htmx:oobAfterSwap", function (event) {
-    if (event.detail.target && event.detail.target.id === "lab-status") { syncSlider(); }
-  });
+  document.addEventListener("htmx:wsAfterMessage", syncSlider);
 
   document.addEventListener("DOMContentLoaded", function () {
     seek = document.getElementById("lab-seek");
@@ -77,12 +75,13 @@
       return;
     }
     var commandTarget = event.target.closest && event.target.closest("[data-command]");
-    if (commandTarget && (event.key === "Enter" || event.key === " ")) {
+    if (commandTarget && event.key === "Enter") {
       event.preventDefault();
       send(JSON.parse(commandTarget.dataset.command));
       return;
     }
-    if (event.target.tagName === "BUTTON" && (event.key === "Enter" || event.key === " ")) { return; }
+    // Space is always play/pause, even on a focused button (a presenter's
+    // clicker sends it after any mouse click); Enter still presses buttons.
     var s = status();
     if (event.key === " ") {
       event.preventDefault();

@@ -1,0 +1,21 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+import pytest_asyncio
+
+from coordlab.labs.runtime import get_runtime, stop_runtime
+
+
+@pytest_asyncio.fixture
+async def runtime():
+    """The event loop's lab runtime, stopped after the test."""
+    yield await get_runtime()
+    await stop_runtime()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run browser tests last: Playwright's sync API keeps an event loop
+    running in the main thread for the whole session, and asyncio tests
+    cannot start their own loop while it runs."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

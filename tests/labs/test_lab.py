@@ -1,0 +1,142 @@
+"""A lab: commands, the clock, rewind and branches."""
+
+from __future__ import annotations
+
+import pytest
+
+from coordlab.labs.commands import CommandError, from_data
+from coordlab.labs.lab import CHECKPOINT_EVERY_MS, Lab
+from coordlab.labs.registry import get
+
+
+def make_lab(seed: int = 3) -> Lab:
+    return Lab("test", get("network-basics"), seed)
+
+
+def do(lab: Lab, **command) -> str:
+    return lab.apply(from_data(command))
+
+
+def test_a_new_lab_plays_at_1x_and_advances_by_wall_time_times_speed():
+    lab = make_lab()
+    assert lab.playing and lab.speed == 1
+    lab.advance(250)
+    assert lab.now == 250
+    do(lab, command="speed", speed=20)
+    lab.advance(100)
+    assert lab.now == 2_250
+    do(lab, command="speed", speed=0.1)
+    for _ in range(10):
+        lab.advance(33)
+    assert lab.now == 2_283  # fractions of a millisecond carry over
+
+
+def test_paused_lab_does_not_move_and_step_runs_one_event():
+    lab = make_lab()
+    do(lab, command="pause")
+    assert not lab.advance(1_000) and lab.now == 0
+    processed = lab.sim.processed
+    message = do(lab, command="step")
+    assert lab.sim.processed == processed + 1
+    assert message.startswith("Stepped to") and "timer goes off" in message
+
+
+def test_forward_jumps_and_keeps_checkpoints():
+    lab = make_lab()
+    do(lab, command="forward", seconds=30)
+    assert lab.now == 30_000
+    assert [c.time for c in lab.checkpoints] == list(range(0, 30_001, CHECKPOINT_EVERY_MS))
+
+
+@pytest.mark.parametrize(("command", "error"), [
+    ({"command": "crash", "node": "m9"}, "no machine 'm9'"),
+    ({"command": "restart", "node": "m1"}, "already running"),
+    ({"command": "cut", "a": "m1", "b": "m1"}, "two different machines"),
+    ({"command": "cut", "a": "m1", "b": "zz"}, "no machine 'zz'"),
+    ({"command": "partition", "preset": "nope"}, "Unknown partition preset"),
+])
+def test_bad_commands_change_nothing(command, error):
+    lab = make_lab()
+    lab.advance(1_234)
+    before, version, log = lab.sim.snapshot(), lab.version, list(lab.log)
+    with pytest.raises(CommandError, match=error):
+        lab.apply(from_data(command))
+    assert lab.sim.snapshot() == before and lab.version == version and lab.log == log
+
+
+def test_crashing_a_dead_machine_is_refused():
+    lab = make_lab()
+    do(lab, command="crash", node="m2")
+    with pytest.raises(CommandError, match="already down"):
+        do(lab, command="crash", node="m2")
+
+
+def test_seek_back_and_forth_reproduces_the_exact_state():
+    lab = make_lab()
+    lab.advance(3_000)
+    do(lab, command="crash", node="m2")
+    lab.advance(4_000)
+    mid_time, mid_state = lab.now, lab.sim.snapshot()
+    lab.advance(500)
+    do(lab, command="cut", a="m1", b="m4", both_ways=False)
+    lab.advance(9_000)
+    end_time, end_state = lab.now, lab.sim.snapshot()
+
+    do(lab, command="seek", time_ms=mid_time)
+    assert lab.sim.snapshot() == mid_state and lab.rewound and not lab.playing
+    do(lab, command="seek", time_ms=end_time)
+    assert lab.sim.snapshot() == end_state
+    do(lab, command="seek", time_ms=10**9)
+    assert lab.now == end_time  # never past what has happened
+
+
+def test_seek_reproduces_single_steps_inside_one_millisecond():
+    lab = make_lab()
+    do(lab, command="pause")
+    for _ in range(7):
+        do(lab, command="step")
+    do(lab, command="crash", node="m1")
+    lab.advance(0)
+    do(lab, command="forward", seconds=2)
+    end = lab.sim.snapshot()
+    do(lab, command="seek", time_ms=0)
+    do(lab, command="seek", time_ms=2_000 + lab.horizon - 2_000)
+    assert lab.sim.snapshot() == end
+
+
+def test_going_on_from_the_past_starts_a_new_branch():
+    lab = make_lab()
+    lab.advance(2_000)
+    do(lab, command="crash", node="m1")
+    lab.advance(8_000)
+    do(lab, command="restart", node="m1")
+    lab.advance(5_000)
+    assert len(lab.log) == 2
+
+    do(lab, command="seek", time_ms=5_000)
+    assert lab.sim.nodes["m1"].alive is False and lab.horizon == 15_000
+    do(lab, command="play")
+    lab.advance(100)
+    assert not lab.rewound and lab.horizon == 5_100
+    assert [e.command["command"] for e in lab.log] == ["crash", "note"]
+    assert "1 later command(s) are forgotten" in lab.log[-1].command["text"]
+    assert all(c.time <= 5_000 for c in lab.checkpoints)
+    assert lab.sim.trace_log.events[-1].kind == "note" or any(
+        e.kind == "note" for e in lab.sim.trace_log.events)
+
+
+def test_reset_starts_again():
+    lab = make_lab()
+    do(lab, command="crash", node="m1")
+    lab.advance(5_000)
+    do(lab, command="reset")
+    assert lab.now == 0 and lab.log == [] and lab.sim.nodes["m1"].alive and lab.playing
+
+
+def test_faster_and_slower_walk_the_speed_ladder():
+    lab = make_lab()
+    do(lab, command="faster")
+    assert lab.speed == 2
+    for _ in range(10):
+        do(lab, command="slower")
+    assert lab.speed == 0.1

@@ -1,0 +1,62 @@
+"""The real daphne server: frames over a real WebSocket, with the in-memory
+layer and with Redis, and bad input that leaves the server running."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.server import running_server, start_lab
+
+
+def ws_url(url: str, lab_id: str) -> str:
+    return url.replace("http", "ws") + f"/ws/labs/{lab_id}/"
+
+
+async def frames(url: str, lab_id: str, count: int) -> list[int]:
+    async with connect(ws_url(url, lab_id), origin=url, compression=None) as socket:
+        seqs = []
+        while len(seqs) < count:
+            text = await asyncio.wait_for(socket.recv(), 5)
+            match = re.search(r'data-seq="(\d+)"', text[:200])
+            if match:
+                seqs.append(int(match.group(1)))
+        return seqs
+
+
+@pytest.mark.parametrize("layer", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def test_viewers_get_frames_from_the_real_server(layer):
+    env = {"REDIS_URL": "redis://127.0.0.1:6379/1"} if layer == "redis" else {}
+    with running_server(**env) as url:
+        lab_id = start_lab(url)
+
+        async def two_viewers():
+            return await asyncio.gather(frames(url, lab_id, 10), frames(url, lab_id, 10))
+
+        first, second = asyncio.run(two_viewers())
+        assert first == sorted(first) and second == sorted(second) and len(set(first)) == 10
+
+
+def test_a_huge_message_gets_an_error_and_the_server_keeps_serving():
+    with running_server() as url:
+        lab_id = start_lab(url)
+
+        async def scenario():
+            async with connect(ws_url(url, lab_id), origin=url, max_size=None, compression=None) as socket:
+                await socket.send(json.dumps({"command": "crash", "node": "m1", "pad": "x" * 10_000_000}))
+                while True:
+                    text = await asyncio.wait_for(socket.recv(), 10)
+                    if 'id="lab-notice"' in text:
+                        break
+                assert "a command may be at most" in text
+                await socket.send('{"command": "crash", "node": "m1"}')
+                while True:
+                    text = await asyncio.wait_for(socket.recv(), 5)
+                    if 'id="lab-notice"' in text:
+                        return text
+
+        assert "Killed m1." in asyncio.run(scenario())
