@@ -5,10 +5,12 @@ server process has one relay channel in the groups of the labs its viewers
 watch, so one message per process crosses the layer. The relay encodes the
 frame once and hands the same message to every local viewer.
 
-A viewer never slows the others: a send that cannot finish at once (a slow
-socket under a server whose send awaits the network) leaves that viewer
-busy, and while it is busy only its latest frame is kept. Frames are whole
-fragments, so a viewer that skipped frames is up to date with the next one.
+A viewer never slows the others, and the server never queues frames for a
+viewer that cannot take them: while a viewer's previous frame is still being
+sent (a send that awaits the network, or bytes still in daphne's write
+buffer), only its latest frame is kept, and it goes out once the socket has
+drained. Frames are whole fragments, so a viewer that skipped frames is up to
+date with the next one.
 """
 
 from __future__ import annotations
@@ -35,24 +37,37 @@ def frame_text(seq: int, sent: float, html: str) -> str:
     return FRAME_HEAD.format(seq=seq, sent=sent * 1000.0) + html
 
 
+RETRY_SECONDS = 0.05
+
+
 class Viewer:
     """One socket's outbox: at most one send in progress and one frame waiting."""
 
-    __slots__ = ("busy", "closed", "send", "waiting")
+    __slots__ = ("backlog", "busy", "closed", "retry", "send", "waiting")
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, backlog: Callable[[], int] | None = None) -> None:
         self.send = send
+        self.backlog = backlog
         self.waiting: dict[str, Any] | None = None
         self.busy = False
         self.closed = False
+        self.retry: asyncio.TimerHandle | None = None
 
     def push(self, message: dict[str, Any]) -> None:
         if self.closed:
             return
-        if self.busy:
+        if self.busy or (self.backlog is not None and self.backlog() > 0):
             self.waiting = message
+            if not self.busy and self.retry is None:
+                self.retry = asyncio.get_running_loop().call_later(RETRY_SECONDS, self._flush)
             return
         self._start(message)
+
+    def _flush(self) -> None:
+        self.retry = None
+        message, self.waiting = self.waiting, None
+        if message is not None:
+            self.push(message)
 
     def _start(self, message: dict[str, Any]) -> None:
         # Run the send coroutine by hand: most servers (daphne) complete it
@@ -108,6 +123,8 @@ class Fanout:
 
     async def leave(self, lab_id: str, viewer: Viewer) -> None:
         viewer.closed = True
+        if viewer.retry is not None:
+            viewer.retry.cancel()
         local = self.viewers.get(lab_id)
         if local is None:
             return

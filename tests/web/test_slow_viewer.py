@@ -1,0 +1,95 @@
+"""A viewer that stops reading costs the server one frame, not a growing queue."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import re
+import socket
+import time
+
+from websockets.asyncio.client import connect
+
+from coordlab.labs.fanout import Viewer
+from tests.server import running_server, start_lab
+
+STALL_SECONDS = 6
+
+
+async def test_a_viewer_with_a_backlog_keeps_only_the_latest_frame_until_it_drains():
+    buffered = [1000]
+    sent = []
+
+    async def send(message):
+        sent.append(message["text"])
+
+    viewer = Viewer(send, backlog=lambda: buffered[0])
+    for n in range(50):
+        viewer.push({"type": "websocket.send", "text": str(n)})
+    assert sent == [] and viewer.waiting["text"] == "49"
+    buffered[0] = 0
+    await asyncio.sleep(0.12)
+    assert sent == ["49"] and viewer.waiting is None
+
+
+def stalled_websocket(url: str, lab_id: str) -> socket.socket:
+    """Open a WebSocket by hand with a tiny receive buffer, then never read."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /ws/labs/{lab_id}/ HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                  f"Origin: {url}\r\n\r\n").encode())
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(1)
+    assert response.startswith(b"HTTP/1.1 101")
+    return sock
+
+
+def drain(sock: socket.socket) -> int:
+    """Read everything the server had queued for this socket (until 1 s of quiet)."""
+    sock.settimeout(1)
+    total = 0
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            return total
+        if not chunk:
+            return total
+        total += len(chunk)
+
+
+def test_a_stalled_viewer_neither_delays_others_nor_piles_up_frames():
+    with running_server() as url:
+        lab_id = start_lab(url)
+        stalled = stalled_websocket(url, lab_id)
+
+        async def healthy_viewer():
+            delays, sizes = [], []
+            ws = url.replace("http", "ws") + f"/ws/labs/{lab_id}/"
+            async with connect(ws, origin=url, compression=None) as viewer:
+                end = time.time() + STALL_SECONDS
+                while time.time() < end:
+                    text = await asyncio.wait_for(viewer.recv(), 5)
+                    sent = re.search(r'data-sent="([\d.]+)"', text[:200])
+                    if sent:
+                        delays.append(time.time() * 1000 - float(sent.group(1)))
+                        sizes.append(len(text.encode()))
+                await viewer.send('{"command": "pause"}')  # no new frames while the stalled one drains
+            return delays, sizes
+
+        delays, sizes = asyncio.run(healthy_viewer())
+        produced = sum(sizes)
+        received_by_stalled = drain(stalled)
+        stalled.close()
+        delays.sort()
+        assert len(delays) >= STALL_SECONDS * 20 * 0.6, "the healthy viewer kept getting frames"
+        assert delays[int(len(delays) * 0.99)] < 500
+        # Without the backlog check, daphne would have buffered every frame for
+        # the stalled socket and it would now receive all of them.
+        assert received_by_stalled < produced * 0.5, (received_by_stalled, produced)
