@@ -77,10 +77,15 @@ def _message(sim: Simulation, message: Any, positions: dict[str, tuple[float, fl
     (x1, y1), (x2, y2) = positions[message.src], positions[message.dst]
     span = max(1, message.deliver_at - message.sent_at)
     progress = min(1.0, max(0.0, (sim.now - message.sent_at) / span))
+    # A doomed message dies where the link is broken: halfway.
+    stopped = bool(message.doomed) and progress >= 0.5
+    if message.doomed:
+        progress = min(progress, 0.5)
     length = math.hypot(x2 - x1, y2 - y1) or 1.0
     # Shift each direction to its own side of the line so both are visible.
     nx, ny = (y2 - y1) / length * 7, -(x2 - x1) / length * 7
-    return {"id": message.id, "kind": message.kind.lower(), "label": f"{message.kind} {message.src} → {message.dst}",
+    label = f"{message.kind} {message.src} → {message.dst}" + (f": lost ({message.doomed})" if stopped else "")
+    return {"id": message.id, "kind": message.kind.lower(), "label": label, "stopped": stopped,
             "x": round(x1 + (x2 - x1) * progress + nx, 1), "y": round(y1 + (y2 - y1) * progress + ny, 1)}
 
 

@@ -5,8 +5,10 @@ A message is visible while in flight (the UI animates it from ``sent_at`` to
 are: a later message never overtakes an earlier one on the same link, whatever
 the jitter. A link can be cut in one direction or both; a partition splits the
 nodes into groups that cannot reach each other. ``heal()`` restores everything.
-A message is lost if its link is blocked when it is sent or when it would
-arrive.
+A message sent over a blocked link still leaves its sender (the sender cannot
+tell) but is marked ``doomed`` and is lost when it would arrive; a message is
+also lost if its link is blocked at that moment. Either way the loss is traced
+at the arrival time, and the UI can show the doomed message dying on the way.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Message:
     body: dict[str, Any]
     sent_at: int
     deliver_at: int
+    doomed: str = ""
 
 
 def link_key(src: str, dst: str) -> str:

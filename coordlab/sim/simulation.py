@@ -84,16 +84,15 @@ class Simulation:
 
     # -- what nodes call -------------------------------------------------
 
-    def send(self, src: str, dst: str, kind: str, **body: Any) -> Message | None:
-        """Put a message on the wire; returns it, or None if it was lost at once."""
+    def send(self, src: str, dst: str, kind: str, **body: Any) -> Message:
+        """Put a message on the wire. If its link is blocked now, or the network
+        drops it, it is doomed: it travels, then is lost instead of delivered."""
         message = Message(self.next_message_id, src, dst, kind, body, self.now, self.now)
         self.next_message_id += 1
         reason = self.network.blocked(src, dst)
         if reason is None and self.network.drop_rate and self.rng.random() < self.network.drop_rate:
             reason = "dropped by the network"
-        if reason is not None:
-            self._lost(message, reason)
-            return None
+        message.doomed = reason or ""
         message.deliver_at = self.network.arrival_time(self.rng, src, dst, self.now)
         self.network.in_flight[message.id] = message
         self._schedule(message.deliver_at, Deliver(message.id))
@@ -218,7 +217,7 @@ class Simulation:
 
     def _deliver(self, event: Deliver) -> None:
         message = self.network.in_flight.pop(event.message_id)
-        reason = self.network.blocked(message.src, message.dst)
+        reason = message.doomed or self.network.blocked(message.src, message.dst)
         node = self.nodes.get(message.dst)
         if reason is None and (node is None or not node.alive):
             reason = f"{message.dst} is down"

@@ -76,8 +76,8 @@ def test_links_are_fifo_whatever_the_jitter():
 def test_one_way_cut_blocks_only_that_direction():
     sim = make_sim()
     sim.cut("a", "b", both_ways=False)
-    assert sim.send("a", "b", "Ping", n=1) is None
-    assert sim.send("b", "a", "Ping", n=2) is not None
+    assert sim.send("a", "b", "Ping", n=1).doomed == "link cut"
+    assert sim.send("b", "a", "Ping", n=2).doomed == ""
     sim.run_until(100)
     assert sim.nodes["b"].got == [] and sim.nodes["a"].got == [(10, "b", 2)]
     assert sim.trace_log.events[-1].kind == "lost"
@@ -101,6 +101,19 @@ def test_partition_blocks_between_groups_and_unlisted_nodes_form_their_own_group
     assert sim.network.blocked("d", "a") == "partition"
     sim.heal()
     assert all(sim.network.blocked(x, y) is None for x in "abcd" for y in "abcd" if x != y)
+
+
+def test_a_message_sent_over_a_blocked_link_travels_and_is_lost_on_arrival():
+    sim = make_sim(latency=100)
+    sim.cut("a", "b")
+    message = sim.send("a", "b", "Ping", n=1)
+    sim.heal()
+    assert message.id in sim.network.in_flight
+    sim.run_until(99)
+    assert sim.trace_log.events[-1].kind == "heal"
+    sim.run_until(100)
+    assert sim.nodes["b"].got == [] and sim.trace_log.events[-1].kind == "lost"
+    assert sim.trace_log.events[-1].time == 100
 
 
 def test_a_message_in_flight_is_lost_if_its_link_is_cut_before_it_arrives():
