@@ -61,15 +61,16 @@ def _link(sim: Simulation, a: str, b: str, positions: dict[str, tuple[float, flo
     a_to_b, b_to_a = network.is_cut(a, b), network.is_cut(b, a)
     partitioned = bool(network.groups) and network.group_of(a) != network.group_of(b)
     if partitioned:
-        state, label = "partitioned", f"{a} – {b}: blocked by the partition"
+        state, note, label = "partitioned", "✂ partition", f"{a} – {b}: blocked by the partition"
     elif a_to_b and b_to_a:
-        state, label = "cut", f"{a} – {b}: cut both ways (click to restore)"
+        state, note, label = "cut", "✂ cut", f"{a} – {b}: cut both ways (click to restore)"
     elif a_to_b or b_to_a:
         src, dst = (a, b) if a_to_b else (b, a)
-        state, label = "one-way", f"{src} → {dst} cut, {dst} → {src} works (click to restore)"
+        state, note = "one-way", f"✂ {src} → {dst}"
+        label = f"{src} → {dst} cut, {dst} → {src} works (click to restore)"
     else:
-        state, label = "ok", f"{a} – {b}: working (click to cut)"
-    return {"a": a, "b": b, "x1": x1, "y1": y1, "x2": x2, "y2": y2, "state": state, "label": label,
+        state, note, label = "ok", "", f"{a} – {b}: working (click to cut)"
+    return {"a": a, "b": b, "x1": x1, "y1": y1, "x2": x2, "y2": y2, "state": state, "note": note, "label": label,
             "mx": round((x1 + x2) / 2, 1), "my": round((y1 + y2) / 2, 1)}
 
 
