@@ -13,7 +13,7 @@ from django.template.loader import render_to_string
 from coordlab.labs.commands import CommandError, parse
 from coordlab.labs.fanout import Viewer
 from coordlab.labs.runtime import UnknownLab, get_runtime
-from coordlab.labs.transport import backlog_probe, innermost_send
+from coordlab.labs.transport import daphne_socket
 from coordlab.ratelimit import TokenBucket
 
 COMMANDS_PER_SECOND = 10
@@ -35,7 +35,7 @@ class LabConsumer(AsyncWebsocketConsumer):
             return
         await self.accept()
         self.bucket = TokenBucket(COMMANDS_PER_SECOND, COMMAND_BURST)
-        self.viewer = Viewer(innermost_send(self.base_send), backlog_probe(self.base_send))
+        self.viewer = Viewer(self.base_send, daphne_socket(self.base_send))
         await self.runtime.join(self.lab_id, self.viewer)
 
     async def disconnect(self, code: int) -> None:

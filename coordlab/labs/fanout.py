@@ -20,59 +20,82 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .transport import DaphneSocket, encode_text_frame
+
 logger = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 FRAME_HEAD = '<div id="lab-frame" hx-swap-oob="true" hidden data-seq="{seq}" data-sent="{sent:.3f}"></div>'
+RETRY_SECONDS = 0.05
 
 
 def group_name(lab_id: str) -> str:
     return f"lab.{lab_id}"
 
 
-def frame_text(seq: int, sent: float, html: str) -> str:
-    """The bytes every viewer gets: a tiny header with the frame's sequence
-    number and send time (milliseconds since the epoch), then the fragments."""
-    return FRAME_HEAD.format(seq=seq, sent=sent * 1000.0) + html
+class Frame:
+    """One frame as every viewer gets it: a tiny header with the frame's
+    sequence number and send time (ms since the epoch), then the fragments;
+    as an ASGI message and, encoded once, as WebSocket frame bytes."""
 
+    __slots__ = ("_data", "message")
 
-RETRY_SECONDS = 0.05
+    def __init__(self, text: str) -> None:
+        self.message = {"type": "websocket.send", "text": text}
+        self._data: bytes | None = None
+
+    @classmethod
+    def build(cls, seq: int, sent: float, html: str) -> Frame:
+        return cls(FRAME_HEAD.format(seq=seq, sent=sent * 1000.0) + html)
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            self._data = encode_text_frame(self.message["text"])
+        return self._data
 
 
 class Viewer:
-    """One socket's outbox: at most one send in progress and one frame waiting."""
+    """One socket's outbox: at most one send in progress and one frame waiting.
 
-    __slots__ = ("backlog", "busy", "closed", "retry", "send", "waiting")
+    With a ``DaphneSocket`` frames are written straight to the socket;
+    otherwise through the ASGI ``send`` callable.
+    """
 
-    def __init__(self, send: Send, backlog: Callable[[], int] | None = None) -> None:
+    __slots__ = ("busy", "closed", "retry", "send", "socket", "waiting")
+
+    def __init__(self, send: Send, socket: DaphneSocket | None = None) -> None:
         self.send = send
-        self.backlog = backlog
-        self.waiting: dict[str, Any] | None = None
+        self.socket = socket
+        self.waiting: Frame | None = None
         self.busy = False
         self.closed = False
         self.retry: asyncio.TimerHandle | None = None
 
-    def push(self, message: dict[str, Any]) -> None:
+    def push(self, frame: Frame) -> None:
         if self.closed:
             return
-        if self.busy or (self.backlog is not None and self.backlog() > 0):
-            self.waiting = message
+        if self.busy or (self.socket is not None and self.socket.backlog() > 0):
+            self.waiting = frame
             if not self.busy and self.retry is None:
                 self.retry = asyncio.get_running_loop().call_later(RETRY_SECONDS, self._flush)
             return
-        self._start(message)
+        if self.socket is not None:
+            self.closed = not self.socket.write(frame.data)
+        else:
+            self._start(frame.message)
 
     def _flush(self) -> None:
         self.retry = None
-        message, self.waiting = self.waiting, None
-        if message is not None:
-            self.push(message)
+        frame, self.waiting = self.waiting, None
+        if frame is not None:
+            self.push(frame)
 
     def _start(self, message: dict[str, Any]) -> None:
-        # Run the send coroutine by hand: most servers (daphne) complete it
-        # without suspending, and then it costs no task at all. Only a send
-        # that really waits gets driven further by its futures' callbacks.
+        # Run the send coroutine by hand: most servers complete it without
+        # suspending, and then it costs no task at all. Only a send that
+        # really waits gets driven further by its futures' callbacks.
         self.busy = True
         self._resume(self.send(message), None)
 
@@ -94,9 +117,9 @@ class Viewer:
 
     def _done(self) -> None:
         self.busy = False
-        message, self.waiting = self.waiting, None
-        if message is not None and not self.closed:
-            self._start(message)
+        frame, self.waiting = self.waiting, None
+        if frame is not None and not self.closed:
+            self.push(frame)
 
 
 class Fanout:
@@ -106,7 +129,7 @@ class Fanout:
         self.layer = layer
         self.channel: str | None = None
         self.viewers: dict[str, dict[Viewer, None]] = {}
-        self.latest: dict[str, dict[str, Any]] = {}
+        self.latest: dict[str, Frame] = {}
 
     async def start(self) -> asyncio.Task[None]:
         self.channel = await self.layer.new_channel("relay.")
@@ -143,10 +166,10 @@ class Fanout:
 
     def deliver(self, event: dict[str, Any]) -> None:
         lab_id = event["lab"]
-        message = {"type": "websocket.send", "text": frame_text(event["seq"], event["sent"], event["html"])}
-        self.latest[lab_id] = message
+        frame = Frame.build(event["seq"], event["sent"], event["html"])
+        self.latest[lab_id] = frame
         for viewer in tuple(self.viewers.get(lab_id, ())):
-            viewer.push(message)
+            viewer.push(frame)
 
     async def _relay(self) -> None:
         while True:

@@ -1,31 +1,50 @@
-"""What the fan-out may learn about a viewer's socket, server by server.
+"""What the fan-out may do with a viewer's socket, server by server.
 
-ASGI hides the socket, but a viewer that stops reading must not make the
-server buffer frames for it without end (Twisted, under daphne, buffers every
-write). For daphne the ASGI ``send`` callable is a ``functools.partial`` of the
-server's ``handle_reply`` bound to the connection's protocol, whose Twisted
-transport knows how many bytes still wait to be written. ``backlog_probe``
-returns a function that reads that number, or None where it cannot be known
-(then only sends that really wait count as backlog).
+Through plain ASGI, every frame to every viewer costs a ``send`` call: under
+daphne, autobahn frames the message in Python and Twisted buffers it, then
+registers and unregisters the socket for writing on the next reactor pass.
+For a lecture hall that is most of the server's work, so under daphne the
+fan-out takes a leaner path: it encodes each WebSocket frame once (server
+frames are unmasked, so the bytes are the same for every viewer) and writes
+them straight to each connection's non-blocking socket, handing any part the
+kernel does not take at once to Twisted as before.
 
-The kernel buffers too: on loopback it would take megabytes for a socket
-whose reader stopped. ``backlog_probe`` caps the socket's kernel send buffer
-at ``SEND_BUFFER_BYTES`` (many frames; far more than a healthy viewer needs at
-20 frames per second), so a stalled viewer soon shows a backlog.
+That is only safe while nothing else is waiting to be written on the
+connection, which is also how a viewer that stops reading is noticed:
+``DaphneSocket.backlog`` is what Twisted still holds for it. The fan-out sends
+nothing more to such a viewer until it has drained, and then only the latest
+frame. The kernel buffers too (megabytes on loopback for a stalled reader),
+so the socket's send buffer is capped at ``SEND_BUFFER_BYTES``, many frames.
 
-Channels' session middleware wraps ``send`` to save sessions on HTTP
-responses; for WebSocket frames it only passes the message on, so
-``innermost_send`` looks through it to reach the server's own callable.
+For daphne the ASGI ``send`` callable is a ``functools.partial`` of the
+server's ``handle_reply`` bound to the connection's autobahn protocol; Channels'
+session middleware wraps it, and for WebSocket messages only passes them on.
+Any other server gets the plain ASGI path.
 """
 
 from __future__ import annotations
 
 import functools
 import socket
+import struct
 from collections.abc import Callable
 from typing import Any
 
 SEND_BUFFER_BYTES = 256 * 1024
+TEXT_FRAME = 0x81  # FIN bit + opcode 1 (text)
+
+
+def encode_text_frame(text: str) -> bytes:
+    """One unfragmented, unmasked WebSocket text frame (RFC 6455, section 5.2)."""
+    payload = text.encode()
+    length = len(payload)
+    if length < 126:
+        header = struct.pack("!BB", TEXT_FRAME, length)
+    elif length < 1 << 16:
+        header = struct.pack("!BBH", TEXT_FRAME, 126, length)
+    else:
+        header = struct.pack("!BBQ", TEXT_FRAME, 127, length)
+    return header + payload
 
 
 def innermost_send(send: Callable[..., Any]) -> Callable[..., Any]:
@@ -38,19 +57,45 @@ def innermost_send(send: Callable[..., Any]) -> Callable[..., Any]:
     return send
 
 
-def backlog_probe(send: Callable[..., Any]) -> Callable[[], int] | None:
-    """A function returning the bytes still buffered for this socket, if knowable."""
+class DaphneSocket:
+    """Direct writes of pre-encoded frames to one daphne WebSocket connection."""
+
+    __slots__ = ("protocol", "sock", "transport")
+
+    def __init__(self, protocol: Any, transport: Any) -> None:
+        self.protocol = protocol
+        self.transport = transport
+        self.sock = transport.socket
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+
+    def backlog(self) -> int:
+        """Bytes Twisted still holds for this connection."""
+        transport = self.transport
+        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+
+    def write(self, frame: bytes) -> bool:
+        """Send a whole frame (call only when ``backlog()`` is 0); False if the connection is gone."""
+        if self.protocol.state != self.protocol.STATE_OPEN or self.transport.disconnecting:
+            return False
+        try:
+            sent = self.sock.send(frame)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            return False  # reset or closed: daphne notices and disconnects the consumer
+        if sent < len(frame):
+            self.transport.write(frame[sent:])
+        return True
+
+
+def daphne_socket(send: Callable[..., Any]) -> DaphneSocket | None:
+    """A ``DaphneSocket`` for this ASGI send callable, or None if not under daphne."""
     send = innermost_send(send)
     if not isinstance(send, functools.partial) or not send.args:
         return None
-    transport = getattr(send.args[0], "transport", None)
-    if transport is None or not all(hasattr(transport, name) for name in ("dataBuffer", "offset", "_tempDataLen")):
+    protocol = send.args[0]
+    transport = getattr(protocol, "transport", None)
+    needed = ("dataBuffer", "offset", "_tempDataLen", "socket", "disconnecting")
+    if transport is None or not hasattr(protocol, "STATE_OPEN") or not all(hasattr(transport, n) for n in needed):
         return None
-    sock = getattr(transport, "socket", None)
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
-
-    def backlog() -> int:
-        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-
-    return backlog
+    return DaphneSocket(protocol, transport)

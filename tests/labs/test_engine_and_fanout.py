@@ -8,7 +8,7 @@ from channels.layers import InMemoryChannelLayer
 
 from coordlab.labs.commands import from_data
 from coordlab.labs.engine import Engine
-from coordlab.labs.fanout import Fanout, Viewer, group_name
+from coordlab.labs.fanout import Fanout, Frame, Viewer, group_name
 from coordlab.labs.registry import get
 
 
@@ -86,12 +86,12 @@ async def test_a_stuck_viewer_keeps_only_the_latest_frame_and_never_delays_the_o
     stuck_socket, fast_socket = StuckSocket(), FastSocket()
     stuck, fast = Viewer(stuck_socket), Viewer(fast_socket)
     for n in range(100):
-        message = {"type": "websocket.send", "text": str(n)}
-        stuck.push(message)
-        fast.push(message)
+        frame = Frame(str(n))
+        stuck.push(frame)
+        fast.push(frame)
     assert [m["text"] for m in fast_socket.got] == [str(n) for n in range(100)]
     assert len(stuck_socket.started) == 1 and stuck.busy
-    assert stuck.waiting["text"] == "99"
+    assert stuck.waiting.message["text"] == "99"
 
 
 async def test_a_slow_viewer_gets_the_latest_frame_when_its_send_completes():
@@ -104,7 +104,7 @@ async def test_a_slow_viewer_gets_the_latest_frame_when_its_send_completes():
 
     viewer = Viewer(slow_send)
     for n in range(5):
-        viewer.push({"type": "websocket.send", "text": str(n)})
+        viewer.push(Frame(str(n)))
     gate.set()
     for _ in range(5):
         await asyncio.sleep(0)
@@ -116,7 +116,7 @@ async def test_a_failing_send_drops_only_that_viewer():
         raise ConnectionResetError
 
     viewer = Viewer(broken_send)
-    viewer.push({"type": "websocket.send", "text": "x"})
+    viewer.push(Frame("x"))
     assert viewer.closed
 
 

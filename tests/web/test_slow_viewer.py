@@ -11,26 +11,36 @@ import time
 
 from websockets.asyncio.client import connect
 
-from coordlab.labs.fanout import Viewer
+from coordlab.labs.fanout import Frame, Viewer
 from tests.server import running_server, start_lab
 
 STALL_SECONDS = 6
 
 
+class FakeSocket:
+    """A DaphneSocket stand-in whose backlog the test sets."""
+
+    def __init__(self):
+        self.buffered = 1000
+        self.written = []
+
+    def backlog(self):
+        return self.buffered
+
+    def write(self, data):
+        self.written.append(data)
+        return True
+
+
 async def test_a_viewer_with_a_backlog_keeps_only_the_latest_frame_until_it_drains():
-    buffered = [1000]
-    sent = []
-
-    async def send(message):
-        sent.append(message["text"])
-
-    viewer = Viewer(send, backlog=lambda: buffered[0])
+    socket = FakeSocket()
+    viewer = Viewer(send=None, socket=socket)
     for n in range(50):
-        viewer.push({"type": "websocket.send", "text": str(n)})
-    assert sent == [] and viewer.waiting["text"] == "49"
-    buffered[0] = 0
+        viewer.push(Frame(str(n)))
+    assert socket.written == [] and viewer.waiting.message["text"] == "49"
+    socket.buffered = 0
     await asyncio.sleep(0.12)
-    assert sent == ["49"] and viewer.waiting is None
+    assert socket.written == [b"\x81\x0249"] and viewer.waiting is None
 
 
 def stalled_websocket(url: str, lab_id: str) -> socket.socket:
