@@ -37,7 +37,7 @@ test: install chromium
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
-bench: db
+bench: install
 	$(BIN)/python -m bench
 
 lint: install

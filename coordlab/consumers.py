@@ -8,6 +8,7 @@ consumer asks for no channel-layer channel at all.
 from __future__ import annotations
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.template.loader import render_to_string
 
 from coordlab.labs.commands import CommandError, parse
@@ -35,7 +36,8 @@ class LabConsumer(AsyncWebsocketConsumer):
             return
         await self.accept()
         self.bucket = TokenBucket(COMMANDS_PER_SECOND, COMMAND_BURST)
-        self.viewer = Viewer(self.base_send, daphne_socket(self.base_send))
+        direct = daphne_socket(self.base_send) if settings.COORDLAB_DIRECT_WRITES else None
+        self.viewer = Viewer(self.base_send, direct)
         await self.runtime.join(self.lab_id, self.viewer)
 
     async def disconnect(self, code: int) -> None:

@@ -6,7 +6,8 @@ Everything a deployment changes comes from the environment:
 - ``COORDLAB_DEBUG=1`` for Django's debug pages,
 - ``COORDLAB_ALLOWED_HOSTS`` (comma-separated),
 - ``REDIS_URL`` to share frames between several server processes,
-- ``COORDLAB_FRAMES_PER_SECOND`` (at most 20; the benchmark uses 10).
+- ``COORDLAB_FRAMES_PER_SECOND`` (at most 20; the benchmark uses 10),
+- ``COORDLAB_DIRECT_WRITES=0`` to send frames through ASGI even under daphne.
 """
 
 from __future__ import annotations
@@ -97,6 +98,9 @@ else:
     }
 
 COORDLAB_FRAMES_PER_SECOND = min(20.0, float(os.environ.get("COORDLAB_FRAMES_PER_SECOND", "20")))
+# Under daphne, frames are written straight to viewers' sockets (see
+# coordlab/labs/transport.py); "0" keeps the plain ASGI send path, for comparison.
+COORDLAB_DIRECT_WRITES = os.environ.get("COORDLAB_DIRECT_WRITES", "1") != "0"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
