@@ -14,8 +14,10 @@ from .model import CHECK_EVERY_MS, SUSPECTED, HeartbeatMachine
 
 def completeness(sim: Simulation) -> list[str]:
     """Every running machine suspects every machine that has been down for
-    longer than its timeout (plus one check interval), counted from the later
-    of the crash and the observer's own boot."""
+    longer than its timeout, counted from the later of the crash and the
+    observer's own boot (plus the slowest message delay, since heartbeats sent
+    just before the crash still arrive, and one check interval)."""
+    worst_delay = sim.network.latency_ms + sim.network.jitter_ms
     violations = []
     for node in _machines(sim):
         if not node.alive:
@@ -23,7 +25,7 @@ def completeness(sim: Simulation) -> list[str]:
         for peer_name in node.peers:
             peer = sim.nodes[peer_name]
             down_for = sim.now - max(peer.down_since, node.booted_at)
-            late = peer.down_since >= 0 and down_for > node.timeout_ms + CHECK_EVERY_MS
+            late = peer.down_since >= 0 and down_for > node.timeout_ms + worst_delay + CHECK_EVERY_MS
             if late and node.view.get(peer_name) != SUSPECTED:
                 violations.append(f"{node.name} still trusts {peer_name}, down for {down_for / 1000:.1f} s")
     return violations

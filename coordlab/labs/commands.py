@@ -34,12 +34,12 @@ class Command:
 
 
 def _name(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not value.strip():
+    name = value.strip() if isinstance(value, str) else ""
+    if not name:
         raise CommandError(f"'{field}' must name a machine.")
-    value = value.strip()
-    if len(value) > MAX_NAME_LENGTH:
+    if len(name) > MAX_NAME_LENGTH:
         raise CommandError(f"'{field}' is too long to be a machine name.")
-    return value
+    return name
 
 
 def _flag(value: Any, field: str) -> bool:

@@ -112,31 +112,32 @@ class Lab:
         Raises ``CommandError`` and changes nothing if the command cannot apply.
         """
         handler = getattr(self, "do_" + command.name)
-        message = handler(**command.args)
+        message: str = handler(**command.args)
         self.version += 1
         return message
 
     def do_play(self) -> str:
         self.playing = True
+        self._note(f"Playing at {self.speed:g}x.")
         return f"Playing at {self.speed:g}x."
 
     def do_pause(self) -> str:
         self.playing = False
+        self._note(f"Paused at {self.now / 1000:.1f} s.")
         return "Paused."
 
     def do_speed(self, speed: float) -> str:
         self.speed = speed
+        self._note(f"Speed set to {speed:g}x.")
         return f"Speed set to {speed:g}x."
 
     def do_faster(self) -> str:
         faster = [s for s in SPEEDS if s > self.speed]
-        self.speed = faster[0] if faster else self.speed
-        return f"Speed {self.speed:g}x."
+        return self.do_speed(faster[0] if faster else self.speed)
 
     def do_slower(self) -> str:
         slower = [s for s in SPEEDS if s < self.speed]
-        self.speed = slower[-1] if slower else self.speed
-        return f"Speed {self.speed:g}x."
+        return self.do_speed(slower[-1] if slower else self.speed)
 
     def do_step(self) -> str:
         self.playing = False
@@ -155,6 +156,7 @@ class Lab:
 
     def do_reset(self) -> str:
         self._begin()
+        self._note("The lab was reset to its start.")
         return "The lab is back at its start."
 
     def do_seek(self, time_ms: int) -> str:
@@ -202,6 +204,11 @@ class Lab:
         self.log.append(LogEntry(self.sim.now, self.sim.processed, command))
         apply_to_simulation(self.sim, command)
         return message
+
+    def _note(self, text: str) -> None:
+        """Say in the timeline what a viewer did (not while looking at the past)."""
+        if not self.rewound:
+            self._record({"command": "note", "text": text}, text)
 
     def _rebuild_at(self, time: int) -> None:
         checkpoint = next(c for c in reversed(self.checkpoints) if c.time <= time)

@@ -71,7 +71,8 @@ class DaphneSocket:
     def backlog(self) -> int:
         """Bytes Twisted still holds for this connection."""
         transport = self.transport
-        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        pending: int = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        return pending
 
     def write(self, frame: bytes) -> bool:
         """Send a whole frame (call only when ``backlog()`` is 0); False if the connection is gone."""

@@ -80,7 +80,7 @@ def decode(data: Any) -> Any:
     cls = _REGISTRY.get(kind)
     if cls is None:
         raise ValueError(f"snapshot names an unknown type {kind!r}")
-    obj = object.__new__(cls)
+    obj: Any = object.__new__(cls)
     for name in _FIELDS[cls]:
         object.__setattr__(obj, name, decode(data[name]))
     return obj

@@ -205,7 +205,7 @@ class Simulation:
 
     @staticmethod
     def restore(snapshot: str) -> Simulation:
-        sim = decode(json.loads(snapshot))
+        sim: Simulation = decode(json.loads(snapshot))
         heapq.heapify(sim.queue)
         return sim
 
@@ -217,14 +217,14 @@ class Simulation:
 
     def _deliver(self, event: Deliver) -> None:
         message = self.network.in_flight.pop(event.message_id)
-        reason = message.doomed or self.network.blocked(message.src, message.dst)
         node = self.nodes.get(message.dst)
-        if reason is None and (node is None or not node.alive):
-            reason = f"{message.dst} is down"
-        if reason is not None:
+        reason = message.doomed or self.network.blocked(message.src, message.dst)
+        if node is None or not node.alive:
+            reason = reason or f"{message.dst} is down"
+        if reason:
             self._lost(message, reason)
-            return
-        node.deliver(self, message)
+        elif node is not None:
+            node.deliver(self, message)
 
     def _fire(self, event: TimerFired) -> None:
         if self.live_timers.pop(event.timer_id, None) is None:

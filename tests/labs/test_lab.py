@@ -130,7 +130,21 @@ def test_reset_starts_again():
     do(lab, command="crash", node="m1")
     lab.advance(5_000)
     do(lab, command="reset")
-    assert lab.now == 0 and lab.log == [] and lab.sim.nodes["m1"].alive and lab.playing
+    assert lab.now == 0 and lab.sim.nodes["m1"].alive and lab.playing
+    assert [entry.command["text"] for entry in lab.log] == ["The lab was reset to its start."]
+    assert lab.sim.trace_log.events[-1].text == "The lab was reset to its start."
+
+
+def test_play_pause_and_speed_are_told_in_the_timeline_but_not_while_rewound():
+    lab = make_lab()
+    lab.advance(1_500)
+    do(lab, command="pause")
+    do(lab, command="speed", speed=2)
+    assert [e.text for e in lab.sim.trace_log.events[-2:]] == ["Paused at 1.5 s.", "Speed set to 2x."]
+    do(lab, command="seek", time_ms=500)
+    log_length = len(lab.log)
+    do(lab, command="speed", speed=5)
+    assert len(lab.log) == log_length and lab.rewound, "looking at the past changes no history"
 
 
 def test_faster_and_slower_walk_the_speed_ladder():
