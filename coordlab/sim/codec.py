@@ -2,7 +2,7 @@
 
 Every class that is part of a snapshot is a dataclass registered with
 ``@serializable``. ``encode`` walks plain data (None, bool, int, float, str,
-list, tuple, dict) and registered dataclasses; ``decode`` rebuilds the same
+bytes, list, tuple, dict) and registered dataclasses; ``decode`` rebuilds the same
 objects without calling ``__init__`` or ``__post_init__``, so a restored object
 is field-for-field the one that was saved. ``random.Random`` is stored as its
 internal state. Nothing else is accepted: an unknown type is a bug, and says so.
@@ -45,6 +45,8 @@ def encode(obj: Any) -> Any:
                 raise ValueError(f"a dict key may not be {TYPE_KEY!r}")
             return {key: encode(value) for key, value in obj.items()}
         return {TYPE_KEY: "dict", "items": [[encode(k), encode(v)] for k, v in obj.items()]}
+    if isinstance(obj, bytes):
+        return {TYPE_KEY: "bytes", "hex": obj.hex()}
     if isinstance(obj, tuple):
         return {TYPE_KEY: "tuple", "items": [encode(item) for item in obj]}
     if isinstance(obj, random.Random):
@@ -70,6 +72,8 @@ def decode(data: Any) -> Any:
         return {key: decode(value) for key, value in data.items()}
     if kind == "tuple":
         return tuple(decode(item) for item in data["items"])
+    if kind == "bytes":
+        return bytes.fromhex(data["hex"])
     if kind == "dict":
         return {decode(k): decode(v) for k, v in data["items"]}
     if kind == "random":

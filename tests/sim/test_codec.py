@@ -16,6 +16,7 @@ from coordlab.sim import decode, encode, serializable
 class Inner:
     numbers: tuple[int, ...] = ()
     by_id: dict[int, str] = field(default_factory=dict)
+    blob: bytes = b""
 
 
 @serializable
@@ -28,10 +29,10 @@ class Outer:
 
 
 def test_round_trip_keeps_types_and_values():
-    original = Outer("x", Inner((1, 2), {3: "three"}), random.Random(9), [Inner((4,), {})])
+    original = Outer("x", Inner((1, 2), {3: "three"}, b"\x00\xff"), random.Random(9), [Inner((4,), {})])
     original.rng.random()
     copy = decode(json.loads(json.dumps(encode(original))))
-    assert copy == Outer("x", Inner((1, 2), {3: "three"}), copy.rng, [Inner((4,), {})])
+    assert copy == Outer("x", Inner((1, 2), {3: "three"}, b"\x00\xff"), copy.rng, [Inner((4,), {})])
     assert isinstance(copy.inner.numbers, tuple) and list(copy.inner.by_id) == [3]
     assert copy.rng.random() == original.rng.random()
 

@@ -1,0 +1,134 @@
+"""A ZooKeeper server: election, Zab and client service in one simulated machine.
+
+What a real server fsyncs survives a crash: its transaction log and its
+``currentEpoch`` / ``acceptedEpoch`` files (fields marked ``durable``).
+Everything else (the in-memory tree, election state, the leader's bookkeeping,
+client connections and watches) is rebuilt after a restart: the tree from the
+log, as ZooKeeper loads its database on start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from coordlab.sim import Node, Simulation, durable, serializable
+
+from .datatree import DataTree, Txn
+from .election import ElectionMixin, Vote
+from .prep import OutstandingChanges
+from .service import ServiceMixin
+from .sessions import SessionTracker
+from .watches import WatchManager
+from .zab import FollowerMixin, LeaderMixin, Learner
+
+
+@serializable
+@dataclass
+class ZkServer(ElectionMixin, LeaderMixin, FollowerMixin, ServiceMixin, Node):
+    # zoo.cfg
+    sid: int = durable(1)
+    peers: list[str] = durable(default_factory=list)
+    peer_ids: dict[str, int] = durable(default_factory=dict)
+    tick_ms: int = durable(200)
+    init_limit: int = durable(10)
+    sync_limit: int = durable(5)
+    half_quorum: bool = durable(False)  # the unsafe teaching switch
+    # on disk
+    log: list[Txn] = durable(default_factory=list)
+    current_epoch: int = durable(0)
+    accepted_epoch: int = durable(0)
+    # in memory: the tree and what has been applied
+    state: str = "LOOKING"
+    tree: DataTree = field(default_factory=DataTree)
+    committed_zxid: int = 0
+    pending: dict[int, Txn] = field(default_factory=dict)
+    serving: bool = False
+    epoch: int = 0
+    leader: str = ""
+    role_started: int = 0
+    # election
+    logical_clock: int = 0
+    vote: Vote | None = None
+    recv: dict[str, Vote] = field(default_factory=dict)
+    out_of_election: dict[str, Vote] = field(default_factory=dict)
+    notify_interval: int = 200
+    decide_at: int = -1
+    # leading
+    established: bool = False
+    new_epoch: int = -1
+    counter: int = 0
+    heard_infos: dict[str, int] = field(default_factory=dict)
+    epoch_acks: list[str] = field(default_factory=list)
+    newleader_acks: list[str] = field(default_factory=list)
+    learners: dict[str, Learner] = field(default_factory=dict)
+    proposals: dict[int, list[str]] = field(default_factory=dict)
+    outstanding: OutstandingChanges = field(default_factory=OutstandingChanges)
+    sessions: SessionTracker = field(default_factory=SessionTracker)
+    syncs: list[tuple[str, int, int, str]] = field(default_factory=list)
+    # following
+    sync_phase: str = ""
+    last_leader_contact: int = 0
+    touched: dict[int, bool] = field(default_factory=dict)
+    # clients
+    connections: dict[int, str] = field(default_factory=dict)
+    waiting: dict[str, tuple[str, int, str]] = field(default_factory=dict)
+    connecting: dict[int, tuple[str, int, int]] = field(default_factory=dict)
+    watches: WatchManager = field(default_factory=WatchManager)
+    next_session: int = 0
+
+    def start(self, sim: Simulation) -> None:
+        self.rebuild_tree(self.last_logged_zxid())
+        # SessionTrackerImpl.initializeNextSession: time in the middle bits, server id on top
+        self.next_session = (((sim.now << 24) >> 8) & 0x00FFFFFFFFFFFFFF) | (self.sid << 56)
+        self.look(sim)
+
+    # -- helpers shared by the roles ---------------------------------------------
+
+    def timer(self, sim: Simulation, name: str, delay: int, **data: Any) -> None:
+        sim.set_timer(self.name, name, delay, **data)
+
+    def quorum_size(self) -> int:
+        total = len(self.peers)
+        return (total + 1) // 2 if self.half_quorum else total // 2 + 1
+
+    def has_quorum(self, names: list[str]) -> bool:
+        return len(set(names) & set(self.peers)) >= self.quorum_size()
+
+    def last_logged_zxid(self) -> int:
+        return self.log[-1].header.zxid if self.log else 0
+
+    def rebuild_tree(self, upto: int) -> None:
+        """The tree is the log replayed up to ``upto``; later entries wait for their COMMIT."""
+        self.tree = DataTree()
+        for txn in self.log:
+            if txn.header.zxid <= upto:
+                self.tree.apply(txn)
+        self.committed_zxid = upto
+        self.pending = {t.header.zxid: t for t in self.log if t.header.zxid > upto}
+
+    def commit(self, sim: Simulation, zxid: int) -> None:
+        """Apply every logged transaction up to ``zxid``, in order, and answer for them."""
+        for pending_zxid in sorted(self.pending):
+            if pending_zxid > zxid:
+                break
+            txn = self.pending.pop(pending_zxid)
+            result = self.tree.apply(txn)
+            self.committed_zxid = pending_zxid
+            self.after_apply(sim, txn, result)
+        self.committed_zxid = max(self.committed_zxid, zxid)
+
+    def leave_role(self, sim: Simulation) -> None:
+        """Stop leading, following or serving: clients are disconnected, as the real server closes them."""
+        for session, client in list(self.connections.items()):
+            sim.send(self.name, client, "Disconnect", session=session, reason=f"{self.name} left the quorum")
+        self.connections = {}
+        self.waiting = {}
+        self.connecting = {}
+        self.watches = WatchManager()
+        self.serving = False
+        self.established = False
+        self.learners = {}
+        self.proposals = {}
+        self.syncs = []
+        self.outstanding = OutstandingChanges()

@@ -1,0 +1,313 @@
+"""Zab: discovery, synchronisation and broadcast (``Leader``, ``LearnerHandler``,
+``Follower``), as a server's behaviour.
+
+After an election the leader collects FOLLOWERINFO from a quorum, proposes a
+new epoch one above every accepted epoch it heard (LEADERINFO), and once a
+quorum acknowledged it (ACKEPOCH) brings each follower's log in line with its
+own: DIFF sends the transactions the follower lacks, TRUNC first cuts what it
+has that the leader does not, SNAP replaces everything. NEWLEADER acknowledged
+by a quorum establishes the epoch; UPTODATE lets the follower serve. Then each
+write is a PROPOSAL with the next zxid, ACKed by followers after logging it,
+and COMMITted, in zxid order, once a quorum (counting the leader) has it.
+
+The leader pings its followers every half tick and steps down when it has not
+heard a quorum within ``syncLimit`` ticks; a follower that has not heard its
+leader for that long goes back to LOOKING.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from coordlab.sim import Message, Simulation, serializable
+
+from . import zxid as Z
+from .datatree import Txn
+from .prep import OutstandingChanges
+
+if TYPE_CHECKING:
+    from .server import ZkServer
+
+COMMITTED_LOG_WINDOW = 500  # ZooKeeper's commitLogCount: older followers get a SNAP
+
+
+@serializable
+@dataclass
+class Learner:
+    """The leader's view of one follower (``LearnerHandler``)."""
+
+    phase: str  # "info" → "epoch" → "syncing" → "synced"
+    accepted_epoch: int
+    last_zxid: int
+    last_heard: int
+
+
+class LeaderMixin:
+    def start_leading(self: ZkServer, sim: Simulation) -> None:
+        self.state = "LEADING"
+        self.established = False
+        self.learners = {}
+        self.proposals = {}
+        self.outstanding = OutstandingChanges()
+        self.new_epoch = -1
+        self.epoch_acks = [self.name]
+        self.newleader_acks = [self.name]
+        self.heard_infos = {self.name: self.accepted_epoch}
+        self.role_started = sim.now
+        self.committed_zxid = self.last_logged_zxid()  # the leader's history is the new history
+        self.timer(sim, "leader_tick", self.tick_ms // 2)
+        self.maybe_propose_epoch(sim)
+
+    def handle_follower_info(self: ZkServer, sim: Simulation, message: Message) -> None:
+        if self.state != "LEADING":
+            return
+        body = message.body
+        self.learners[message.src] = Learner("info", body["accepted_epoch"], body["last_zxid"], sim.now)
+        if self.new_epoch < 0:
+            self.heard_infos[message.src] = body["accepted_epoch"]
+            self.maybe_propose_epoch(sim)
+        else:
+            sim.send(self.name, message.src, "LeaderInfo", epoch=self.new_epoch)
+
+    def maybe_propose_epoch(self: ZkServer, sim: Simulation) -> None:
+        if self.new_epoch >= 0 or not self.has_quorum(list(self.heard_infos)):
+            return
+        self.new_epoch = max(self.heard_infos.values()) + 1
+        self.accepted_epoch = self.new_epoch
+        sim.trace(self.name, "epoch", f"{self.name} proposes epoch {self.new_epoch} to its followers.",
+                  epoch=self.new_epoch)
+        for name in self.learners:
+            sim.send(self.name, name, "LeaderInfo", epoch=self.new_epoch)
+
+    def handle_ack_epoch(self: ZkServer, sim: Simulation, message: Message) -> None:
+        learner = self.learners.get(message.src)
+        if self.state != "LEADING" or learner is None:
+            return
+        learner.phase, learner.last_zxid, learner.last_heard = "epoch", message.body["last_zxid"], sim.now
+        if message.src not in self.epoch_acks:
+            self.epoch_acks.append(message.src)
+        if self.current_epoch < self.new_epoch and self.has_quorum(self.epoch_acks):
+            self.current_epoch = self.new_epoch
+            self.counter = 0
+            for name, other in self.learners.items():
+                if other.phase == "epoch":
+                    self.sync_learner(sim, name)
+        elif self.current_epoch == self.new_epoch:
+            self.sync_learner(sim, message.src)
+
+    def sync_learner(self: ZkServer, sim: Simulation, name: str) -> None:
+        """Send DIFF, TRUNC+DIFF or SNAP of the committed history, then the
+        proposals still in flight, then NEWLEADER (``LearnerHandler.syncFollower``).
+        From here on the follower gets every PROPOSAL and COMMIT, in order."""
+        learner = self.learners[name]
+        learner.phase = "syncing"
+        peer_last = learner.last_zxid
+        committed = [txn for txn in self.log if txn.header.zxid <= self.committed_zxid]
+        zxids = [txn.header.zxid for txn in committed]
+        window_start = zxids[-COMMITTED_LOG_WINDOW] if len(zxids) > COMMITTED_LOG_WINDOW else 0
+        if peer_last < window_start:
+            sim.send(self.name, name, "Snap", txns=committed)
+        else:
+            common = max([z for z in zxids if z <= peer_last], default=0)
+            if common != peer_last:
+                sim.send(self.name, name, "Trunc", zxid=common)
+            sim.send(self.name, name, "Diff", txns=[t for t in committed if t.header.zxid > common],
+                     upto=self.committed_zxid)
+        for zxid in sorted(self.pending):
+            sim.send(self.name, name, "Proposal", txn=self.pending[zxid])
+        sim.send(self.name, name, "NewLeader", epoch=self.current_epoch, zxid=Z.make(self.current_epoch, 0))
+
+    def handle_ack(self: ZkServer, sim: Simulation, message: Message) -> None:
+        learner = self.learners.get(message.src)
+        if self.state != "LEADING" or learner is None:
+            return
+        learner.last_heard = sim.now
+        zxid = message.body["zxid"]
+        if Z.counter_of(zxid) == 0 and learner.phase == "syncing":
+            learner.phase = "synced"
+            if message.src not in self.newleader_acks:
+                self.newleader_acks.append(message.src)
+            if self.established:
+                sim.send(self.name, message.src, "UpToDate")
+            elif self.has_quorum(self.newleader_acks):
+                self.establish(sim)
+            return
+        ackers = self.proposals.get(zxid)
+        if ackers is not None and message.src not in ackers:
+            ackers.append(message.src)
+            self.try_commit(sim)
+
+    def establish(self: ZkServer, sim: Simulation) -> None:
+        self.established = True
+        self.epoch = self.current_epoch
+        self.rebuild_tree(self.committed_zxid)
+        self.sessions.reset(self.tree.sessions, sim.now, self.tick_ms)
+        sim.trace(self.name, "established",
+                  f"{self.name} leads epoch {self.epoch}: a quorum is in sync, writes are open.",
+                  epoch=self.epoch)
+        for name, learner in self.learners.items():
+            if learner.phase == "synced":
+                sim.send(self.name, name, "UpToDate")
+        self.serving = True
+
+    def propose(self: ZkServer, sim: Simulation, txn: Txn) -> None:
+        self.log.append(txn)
+        self.proposals[txn.header.zxid] = [self.name]
+        self.pending[txn.header.zxid] = txn
+        for name, learner in self.learners.items():
+            if learner.phase in ("syncing", "synced"):
+                sim.send(self.name, name, "Proposal", txn=txn)
+        self.try_commit(sim)
+
+    def try_commit(self: ZkServer, sim: Simulation) -> None:
+        while self.proposals:
+            zxid = min(self.proposals)
+            if not self.has_quorum(self.proposals[zxid]):
+                return
+            del self.proposals[zxid]
+            for name, learner in self.learners.items():
+                if learner.phase in ("syncing", "synced"):
+                    sim.send(self.name, name, "Commit", zxid=zxid)
+            self.outstanding.committed(zxid)
+            self.commit(sim, zxid)
+            self.release_syncs(sim)
+
+    def on_leader_tick(self: ZkServer, sim: Simulation) -> None:
+        if self.state != "LEADING":
+            return
+        for name, _learner in self.learners.items():
+            sim.send(self.name, name, "Ping", zxid=self.last_logged_zxid())
+        horizon = sim.now - self.sync_limit * self.tick_ms
+        grace = sim.now - self.init_limit * self.tick_ms
+        in_touch = [self.name] + [n for n, lr in self.learners.items()
+                                  if lr.last_heard >= (horizon if lr.phase == "synced" else grace)]
+        if sim.now - self.role_started > self.init_limit * self.tick_ms and not self.has_quorum(in_touch):
+            sim.trace(self.name, "step_down",
+                      f"{self.name} stops leading: it hears only {len(in_touch)} of {len(self.peers)} servers, "
+                      "not a quorum.", heard=len(in_touch))
+            self.look(sim)
+            return
+        if self.established:
+            self.expire_sessions(sim)
+        self.timer(sim, "leader_tick", self.tick_ms // 2)
+
+    def handle_ping_reply(self: ZkServer, sim: Simulation, message: Message) -> None:
+        learner = self.learners.get(message.src)
+        if self.state == "LEADING" and learner is not None:
+            learner.last_heard = sim.now
+            for session in message.body["touched"]:
+                self.sessions.touch(session, sim.now, self.tick_ms, self.tree.sessions)
+
+
+class FollowerMixin:
+    def start_following(self: ZkServer, sim: Simulation) -> None:
+        self.state = "FOLLOWING"
+        self.sync_phase = "connecting"
+        self.last_leader_contact = sim.now
+        self.role_started = sim.now
+        sim.send(self.name, self.leader, "FollowerInfo", accepted_epoch=self.accepted_epoch,
+                 last_zxid=self.last_logged_zxid())
+        self.timer(sim, "follower_tick", self.tick_ms)
+
+    def from_leader(self: ZkServer, message: Message) -> bool:
+        return self.state == "FOLLOWING" and message.src == self.leader
+
+    def handle_leader_info(self: ZkServer, sim: Simulation, message: Message) -> None:
+        if not self.from_leader(message):
+            return
+        self.last_leader_contact = sim.now
+        epoch = message.body["epoch"]
+        if epoch < self.accepted_epoch:
+            self.look(sim)
+            return
+        self.accepted_epoch = epoch
+        sim.send(self.name, self.leader, "AckEpoch", current_epoch=self.current_epoch,
+                 last_zxid=self.last_logged_zxid())
+        self.sync_phase = "syncing"
+
+    def handle_trunc(self: ZkServer, sim: Simulation, message: Message) -> None:
+        if not self.from_leader(message):
+            return
+        zxid = message.body["zxid"]
+        cut = [t for t in self.log if t.header.zxid > zxid]
+        self.log = [t for t in self.log if t.header.zxid <= zxid]
+        self.pending = {}
+        sim.trace(self.name, "trunc", f"{self.name} truncates {len(cut)} transaction(s) the new leader never "
+                  f"committed (TRUNC to {Z.hex_zxid(zxid)}).", zxid=zxid, dropped=len(cut))
+
+    def handle_diff(self: ZkServer, sim: Simulation, message: Message) -> None:
+        if self.from_leader(message):
+            self.pending = {}
+            self.log.extend(message.body["txns"])
+            self.committed_zxid = message.body["upto"]
+            if message.body["txns"]:
+                sim.trace(self.name, "diff", f"{self.name} catches up by DIFF: {len(message.body['txns'])} "
+                          "transaction(s).", count=len(message.body["txns"]))
+
+    def handle_snap(self: ZkServer, sim: Simulation, message: Message) -> None:
+        if self.from_leader(message):
+            self.pending = {}
+            self.log = list(message.body["txns"])
+            self.committed_zxid = self.last_logged_zxid()
+            sim.trace(self.name, "snap", f"{self.name} is too far behind and takes a SNAP of the leader's state.")
+
+    def handle_new_leader(self: ZkServer, sim: Simulation, message: Message) -> None:
+        if not self.from_leader(message):
+            return
+        self.current_epoch = message.body["epoch"]
+        self.last_leader_contact = sim.now
+        sim.send(self.name, self.leader, "Ack", zxid=message.body["zxid"])
+
+    def handle_up_to_date(self: ZkServer, sim: Simulation, message: Message) -> None:
+        if not self.from_leader(message):
+            return
+        self.sync_phase = "synced"
+        self.epoch = self.current_epoch
+        self.rebuild_tree(self.committed_zxid)
+        self.serving = True
+        sim.trace(self.name, "synced", f"{self.name} is in sync with {self.leader} and serves clients.",
+                  leader=self.leader)
+
+    def handle_proposal(self: ZkServer, sim: Simulation, message: Message) -> None:
+        if not self.from_leader(message):
+            return
+        self.last_leader_contact = sim.now
+        txn: Txn = message.body["txn"]
+        if txn.header.zxid <= self.last_logged_zxid():
+            return
+        self.log.append(txn)
+        self.pending[txn.header.zxid] = txn
+        sim.send(self.name, self.leader, "Ack", zxid=txn.header.zxid)
+
+    def handle_commit(self: ZkServer, sim: Simulation, message: Message) -> None:
+        if not self.from_leader(message):
+            return
+        self.last_leader_contact = sim.now
+        if self.sync_phase == "synced":
+            self.commit(sim, message.body["zxid"])
+        else:
+            self.committed_zxid = max(self.committed_zxid, message.body["zxid"])
+
+    def handle_ping(self: ZkServer, sim: Simulation, message: Message) -> None:
+        if not self.from_leader(message):
+            return
+        self.last_leader_contact = sim.now
+        sim.send(self.name, self.leader, "PingReply", touched=list(self.touched))
+        self.touched = {}
+
+    def on_follower_tick(self: ZkServer, sim: Simulation) -> None:
+        if self.state != "FOLLOWING":
+            return
+        limit = (self.sync_limit if self.sync_phase == "synced" else self.init_limit) * self.tick_ms
+        if sim.now - self.last_leader_contact > limit:
+            sim.trace(self.name, "leader_lost",
+                      f"{self.name} has not heard its leader {self.leader} for {limit / 1000:g} s "
+                      "and looks for a new one.", leader=self.leader)
+            self.look(sim)
+            return
+        self.timer(sim, "follower_tick", self.tick_ms)
+
+
+def describe(txn: Txn) -> dict[str, Any]:
+    return {"zxid": Z.hex_zxid(txn.header.zxid), "type": txn.header.type}
