@@ -38,6 +38,7 @@ CLOSED = "CLOSED"
 class Pending:
     request: Any
     sent: bool
+    sent_at: int = 0
 
 
 @serializable
@@ -62,6 +63,7 @@ class ZkClient(Node):
     events: list[tuple[str, str, str]] = field(default_factory=list)
     watched: dict[str, list[str]] = field(default_factory=dict)  # kind → paths, re-sent on reconnect
     closing_xid: int = 0
+    unexpected_events: int = 0
 
     # -- the API (used by the facade and by actors) -------------------------------------
 
@@ -125,7 +127,11 @@ class ZkClient(Node):
         if self.state in (LOST, CLOSED):
             return
         if self.state == CONNECTED:
-            if sim.now - self.last_heard > self.negotiated_ms * 2 // 3:
+            read_timeout = self.negotiated_ms * 2 // 3
+            overdue = any(p.sent and sim.now - p.sent_at > read_timeout for p in self.pending.values())
+            if sim.now - self.last_heard > read_timeout or overdue:
+                # TCP never loses one message and delivers the next: a request
+                # that went unanswered means the connection is broken.
                 self.lose_connection(sim, f"no answer from {self.server}")
             elif sim.now - self.last_sent >= self.negotiated_ms // 3:
                 self.last_sent = sim.now
@@ -153,7 +159,7 @@ class ZkClient(Node):
         for xid, pending in self.pending.items():
             if not pending.sent:
                 pending.sent = True
-                self.last_sent = sim.now
+                pending.sent_at = self.last_sent = sim.now
                 sim.send(self.name, self.server, "Request", session=self.session, xid=xid, request=pending.request)
 
     # -- messages from servers -------------------------------------------------------------------
@@ -205,9 +211,11 @@ class ZkClient(Node):
         if message.src != self.server:
             return
         event, path = message.body["type"], message.body["path"]
-        for kind in CLEARS[event]:
-            if path in self.watched.get(kind, []):
-                self.watched[kind].remove(path)
+        registered = [kind for kind in CLEARS[event] if path in self.watched.get(kind, [])]
+        if not registered:
+            self.unexpected_events += 1
+        for kind in registered:
+            self.watched[kind].remove(path)
         self.on_watch(sim, event, path)
 
     def handle_disconnect(self, sim: Simulation, message: Message) -> None:

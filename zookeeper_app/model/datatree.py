@@ -136,6 +136,7 @@ class TxnResult:
 def new_root() -> dict[str, Znode]:
     """The tree of a fresh server: "/", "/zookeeper", its "quota" and "config"."""
     nodes = {path: Znode(b"", Stat()) for path in SYSTEM_PATHS}
+    nodes["/zookeeper/config"].stat.aversion = -1  # its ACL was set once, read-only
     nodes["/"].children = {"zookeeper": True}
     nodes["/zookeeper"].children = {"quota": True, "config": True}
     return nodes
@@ -155,11 +156,18 @@ class DataTree:
         return self.nodes.get(path)
 
     def stat_of(self, path: str) -> Stat | None:
-        """A copy of the node's Stat, with numChildren and dataLength filled in."""
+        """A copy of the node's Stat as a client sees it (``DataNode.copyStat``).
+
+        The stored cversion counts child creations only (it is also the
+        sequential-name counter); the visible one is ``2 × stored −
+        numChildren``, which counts creations and deletions alike.
+        """
         node = self.nodes.get(path)
         if node is None:
             return None
-        return replace(node.stat, numChildren=len(node.children), dataLength=len(node.data))
+        children = len(node.children)
+        return replace(node.stat, numChildren=children, dataLength=len(node.data),
+                       cversion=node.stat.cversion * 2 - children)
 
     def children_of(self, path: str) -> list[str]:
         node = self.nodes.get(path)
@@ -234,7 +242,6 @@ class DataTree:
         parent_path = parent_of(path)
         parent = self.nodes[parent_path]
         del parent.children[name_of(path)]
-        parent.stat.cversion += 1
         if zxid > parent.stat.pzxid:
             parent.stat.pzxid = zxid
         owner = node.stat.ephemeralOwner

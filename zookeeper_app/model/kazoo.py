@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from . import client as C
 from .codes import Code
 from .datatree import Stat
-from .errors import KazooTimeoutError, NodeExistsError, NoNodeError, error_for
+from .errors import ConnectionLoss, KazooTimeoutError, NodeExistsError, NoNodeError, error_for
 from .prep import CheckRequest, CreateRequest, DeleteRequest, MultiRequest, SetDataRequest
 
 if TYPE_CHECKING:
@@ -128,6 +128,8 @@ class KazooClient:
     def wait(self, xid: int, timeout: float | None) -> tuple[Code, Any]:
         seconds = timeout if timeout is not None else self.node.timeout_ms / 1000
         if not self.ensemble.run_until(lambda: xid in self.node.replies, seconds):
+            if not self.connected:
+                raise ConnectionLoss(f"not connected to ZooKeeper for {seconds:g} s")
             raise KazooTimeoutError(f"no answer from ZooKeeper within {seconds:g} s")
         code, _, result = self.node.replies.pop(xid)
         return Code(code), result

@@ -197,7 +197,7 @@ class Preparer:
 
     def _create(self, request: CreateRequest, session: int, zxid: int, time: int) -> CreateTxn:
         path = request.path
-        if invalid_reason(path, request.sequential) is not None:
+        if not isinstance(path, str) or "/" not in path or "\0" in path:
             raise Refused(Code.BADARGUMENTS, str(path))
         parent_path = parent_of(path) if path != "/" else ""
         parent = self._record(parent_path)
@@ -252,8 +252,10 @@ class Preparer:
         record = self.outstanding.by_path.get(path)
         if record is not None:
             return record if record.stat is not None else None
-        stat = self.tree.stat_of(path)
-        return ChangeRecord(stat.mzxid, path, stat, stat.numChildren) if stat else None
+        node = self.tree.get(path)
+        if node is None:
+            return None
+        return ChangeRecord(node.stat.mzxid, path, replace(node.stat, dataLength=len(node.data)), len(node.children))
 
     def _record(self, path: str) -> ChangeRecord:
         record = self._lookup(path)

@@ -63,6 +63,7 @@ class ZkServer(ElectionMixin, LeaderMixin, FollowerMixin, ServiceMixin, Node):
     newleader_acks: list[str] = field(default_factory=list)
     learners: dict[str, Learner] = field(default_factory=dict)
     proposals: dict[int, list[str]] = field(default_factory=dict)
+    proposal_times: dict[int, int] = field(default_factory=dict)
     outstanding: OutstandingChanges = field(default_factory=OutstandingChanges)
     sessions: SessionTracker = field(default_factory=SessionTracker)
     syncs: list[tuple[str, int, int, str]] = field(default_factory=list)
@@ -89,8 +90,9 @@ class ZkServer(ElectionMixin, LeaderMixin, FollowerMixin, ServiceMixin, Node):
         sim.set_timer(self.name, name, delay, **data)
 
     def quorum_size(self) -> int:
+        """A strict majority; with the unsafe switch, half the ensemble (rounded down)."""
         total = len(self.peers)
-        return (total + 1) // 2 if self.half_quorum else total // 2 + 1
+        return max(1, total // 2) if self.half_quorum else total // 2 + 1
 
     def has_quorum(self, names: list[str]) -> bool:
         return len(set(names) & set(self.peers)) >= self.quorum_size()
@@ -130,5 +132,6 @@ class ZkServer(ElectionMixin, LeaderMixin, FollowerMixin, ServiceMixin, Node):
         self.established = False
         self.learners = {}
         self.proposals = {}
+        self.proposal_times = {}
         self.syncs = []
         self.outstanding = OutstandingChanges()

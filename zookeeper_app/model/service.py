@@ -15,8 +15,7 @@ from coordlab.sim import Message, Simulation
 
 from . import zxid as Z
 from .codes import Code
-from .datatree import Txn, TxnResult
-from .paths import invalid_reason
+from .datatree import ErrorTxn, Txn, TxnHeader, TxnResult
 from .prep import (
     CheckRequest,
     CloseSessionRequest,
@@ -95,12 +94,12 @@ class ServiceMixin:
             self.read(sim, message.src, session, xid, request)
 
     def read(self: ZkServer, sim: Simulation, client: str, session: int, xid: int, request: dict[str, Any]) -> None:
-        op, path, watch = request["op"], request["path"], request.get("watch", False)
+        op, path, watch = request["op"], request["path"] or "/", request.get("watch", False)
         code, result = Code.OK, None
         if op == "setWatches":
             self.set_watches(sim, client, session, request["zxid"], request["watches"])
-        elif invalid_reason(path) is not None:
-            code = Code.BADARGUMENTS
+        elif op == "exists" and "\0" in path:
+            code = Code.BADARGUMENTS  # reads look paths up without validating them, but for this
         elif op == "exists":
             result = self.tree.stat_of(path)
             if watch:
@@ -162,8 +161,21 @@ class ServiceMixin:
             return
         self.counter += 1
         zxid = Z.make(self.epoch, self.counter)
-        txn = Preparer(self.tree, self.outstanding).prepare(request, session, xid, zxid, sim.now)
+        if self.session_invalid(request, session, xid):
+            # PrepRequestProcessor checks the session first (SessionTracker.checkSession)
+            txn = Txn(TxnHeader(session, xid, zxid, sim.now, "error"), ErrorTxn(int(Code.SESSIONEXPIRED)))
+        else:
+            txn = Preparer(self.tree, self.outstanding).prepare(request, session, xid, zxid, sim.now)
+        if isinstance(request, CloseSessionRequest):
+            self.sessions.closing[session] = True
         self.propose(sim, txn)
+
+    def session_invalid(self: ZkServer, request: Any, session: int, xid: int) -> bool:
+        if isinstance(request, CreateSessionRequest):
+            return False
+        if isinstance(request, CloseSessionRequest) and xid == -1:
+            return False  # the leader expiring it
+        return session not in self.tree.sessions or session in self.sessions.closing
 
     # -- after a commit ---------------------------------------------------------------
 
@@ -173,16 +185,16 @@ class ServiceMixin:
             self.session_created(sim, header.session)
         elif header.type == "closeSession":
             self.session_closed(sim, header.session, f"{header.session}:{header.cxid}")
-        waiting = self.waiting.pop(f"{header.session}:{header.cxid}", None)
-        if waiting is not None:
-            client, xid, _ = waiting
-            sim.send(self.name, client, "Reply", xid=xid, code=int(result.code), zxid=header.zxid,
-                     result=result_payload(result))
         for event, path in result.events:
             for session in self.watches.trigger(event, path):
                 client = self.connections.get(session)
                 if client is not None:
                     sim.send(self.name, client, "WatchEvent", session=session, type=event, path=path)
+        waiting = self.waiting.pop(f"{header.session}:{header.cxid}", None)
+        if waiting is not None:
+            client, xid, _ = waiting
+            sim.send(self.name, client, "Reply", xid=xid, code=int(result.code), zxid=header.zxid,
+                     result=result_payload(result))
 
     def session_created(self: ZkServer, sim: Simulation, session: int) -> None:
         if self.state == "LEADING":

@@ -18,7 +18,7 @@ leader for that long goes back to LOOKING.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from coordlab.sim import Message, Simulation, serializable
 
@@ -106,10 +106,10 @@ class LeaderMixin:
         committed = [txn for txn in self.log if txn.header.zxid <= self.committed_zxid]
         zxids = [txn.header.zxid for txn in committed]
         window_start = zxids[-COMMITTED_LOG_WINDOW] if len(zxids) > COMMITTED_LOG_WINDOW else 0
-        if peer_last < window_start:
+        common = sync_point(peer_last, zxids, window_start)
+        if common < 0:
             sim.send(self.name, name, "Snap", txns=committed)
         else:
-            common = max([z for z in zxids if z <= peer_last], default=0)
             if common != peer_last:
                 sim.send(self.name, name, "Trunc", zxid=common)
             sim.send(self.name, name, "Diff", txns=[t for t in committed if t.header.zxid > common],
@@ -154,6 +154,7 @@ class LeaderMixin:
     def propose(self: ZkServer, sim: Simulation, txn: Txn) -> None:
         self.log.append(txn)
         self.proposals[txn.header.zxid] = [self.name]
+        self.proposal_times[txn.header.zxid] = sim.now
         self.pending[txn.header.zxid] = txn
         for name, learner in self.learners.items():
             if learner.phase in ("syncing", "synced"):
@@ -180,6 +181,7 @@ class LeaderMixin:
             sim.send(self.name, name, "Ping", zxid=self.last_logged_zxid())
         horizon = sim.now - self.sync_limit * self.tick_ms
         grace = sim.now - self.init_limit * self.tick_ms
+        self.drop_laggards(sim, horizon)
         in_touch = [self.name] + [n for n, lr in self.learners.items()
                                   if lr.last_heard >= (horizon if lr.phase == "synced" else grace)]
         if sim.now - self.role_started > self.init_limit * self.tick_ms and not self.has_quorum(in_touch):
@@ -191,6 +193,17 @@ class LeaderMixin:
         if self.established:
             self.expire_sessions(sim)
         self.timer(sim, "leader_tick", self.tick_ms // 2)
+
+    def drop_laggards(self: ZkServer, sim: Simulation, horizon: int) -> None:
+        """``SyncLimitCheck``: close a follower that has not acked a proposal within syncLimit."""
+        for zxid, sent_at in list(self.proposal_times.items()):
+            if zxid not in self.proposals:
+                del self.proposal_times[zxid]
+            elif sent_at < horizon:
+                for name in [n for n in self.learners if n not in self.proposals[zxid]]:
+                    del self.learners[name]
+                    sim.trace(self.name, "drop_learner", f"{self.name} closes its connection to {name}: "
+                              f"no ACK for {Z.hex_zxid(zxid)} within syncLimit.", learner=name)
 
     def handle_ping_reply(self: ZkServer, sim: Simulation, message: Message) -> None:
         learner = self.learners.get(message.src)
@@ -212,6 +225,12 @@ class FollowerMixin:
 
     def from_leader(self: ZkServer, message: Message) -> bool:
         return self.state == "FOLLOWING" and message.src == self.leader
+
+    def in_stream(self: ZkServer, message: Message) -> bool:
+        """Part of this connection's stream: the leader's PROPOSALs, COMMITs and
+        PINGs count only once LEADERINFO opened the sync (a restarted follower
+        must not take packets the leader meant for its previous connection)."""
+        return self.from_leader(message) and self.sync_phase in ("syncing", "synced")
 
     def handle_leader_info(self: ZkServer, sim: Simulation, message: Message) -> None:
         if not self.from_leader(message):
@@ -270,37 +289,52 @@ class FollowerMixin:
                   leader=self.leader)
 
     def handle_proposal(self: ZkServer, sim: Simulation, message: Message) -> None:
-        if not self.from_leader(message):
+        if not self.in_stream(message):
             return
         self.last_leader_contact = sim.now
         txn: Txn = message.body["txn"]
         if txn.header.zxid <= self.last_logged_zxid():
+            return
+        last = self.last_logged_zxid()
+        if Z.epoch_of(last) == Z.epoch_of(txn.header.zxid) and txn.header.zxid != last + 1:
+            self.stream_broken(sim, f"proposal {Z.hex_zxid(txn.header.zxid)} arrived after {Z.hex_zxid(last)}")
             return
         self.log.append(txn)
         self.pending[txn.header.zxid] = txn
         sim.send(self.name, self.leader, "Ack", zxid=txn.header.zxid)
 
     def handle_commit(self: ZkServer, sim: Simulation, message: Message) -> None:
-        if not self.from_leader(message):
+        if not self.in_stream(message):
             return
         self.last_leader_contact = sim.now
+        zxid = message.body["zxid"]
+        if zxid > self.committed_zxid and zxid not in self.pending:
+            self.stream_broken(sim, f"commit of {Z.hex_zxid(zxid)}, a proposal it never got")
+            return
         if self.sync_phase == "synced":
-            self.commit(sim, message.body["zxid"])
+            self.commit(sim, zxid)
         else:
             self.committed_zxid = max(self.committed_zxid, message.body["zxid"])
 
     def handle_ping(self: ZkServer, sim: Simulation, message: Message) -> None:
-        if not self.from_leader(message):
+        if not self.in_stream(message):
             return
         self.last_leader_contact = sim.now
         sim.send(self.name, self.leader, "PingReply", touched=list(self.touched))
         self.touched = {}
 
+    def stream_broken(self: ZkServer, sim: Simulation, what: str) -> None:
+        """A TCP stream never skips a packet: a gap means the connection broke."""
+        sim.trace(self.name, "stream_broken", f"{self.name} lost part of the leader's stream ({what}); "
+                  "it drops the connection and rejoins.", leader=self.leader)
+        self.look(sim)
+
     def on_follower_tick(self: ZkServer, sim: Simulation) -> None:
         if self.state != "FOLLOWING":
             return
         limit = (self.sync_limit if self.sync_phase == "synced" else self.init_limit) * self.tick_ms
-        if sim.now - self.last_leader_contact > limit:
+        stuck = self.sync_phase != "synced" and sim.now - self.role_started > self.init_limit * self.tick_ms
+        if sim.now - self.last_leader_contact > limit or stuck:
             sim.trace(self.name, "leader_lost",
                       f"{self.name} has not heard its leader {self.leader} for {limit / 1000:g} s "
                       "and looks for a new one.", leader=self.leader)
@@ -309,5 +343,25 @@ class FollowerMixin:
         self.timer(sim, "follower_tick", self.tick_ms)
 
 
-def describe(txn: Txn) -> dict[str, Any]:
-    return {"zxid": Z.hex_zxid(txn.header.zxid), "type": txn.header.type}
+def sync_point(peer_last: int, zxids: list[int], window_start: int) -> int:
+    """Where a follower's log and the leader's committed log agree, or -1 for a SNAP.
+
+    As ``LearnerHandler.syncFollower``: a follower ahead of the leader is
+    truncated to the leader's last committed zxid; one whose last zxid the
+    leader has (or a fresh epoch's zero counter) gets a DIFF; one whose last
+    zxid the leader never committed is truncated to the leader's zxid before
+    it, if that is in the same epoch, and gets a SNAP otherwise, as it does
+    when it is older than the leader's committed-log window.
+    """
+    max_committed = zxids[-1] if zxids else 0
+    if peer_last >= max_committed:
+        return max_committed
+    if peer_last < window_start:
+        return -1
+    if peer_last in zxids or Z.counter_of(peer_last) == 0:
+        return peer_last
+    following = next(z for z in zxids if z > peer_last)
+    if Z.epoch_of(following) != Z.epoch_of(peer_last):
+        return -1
+    return max([z for z in zxids if z < peer_last], default=0)
+

@@ -1,0 +1,101 @@
+"""Invariant checkers: each returns named violations, one sentence each.
+
+They read the servers' state and the trace, never change anything, and are
+what the property tests assert and the lab's safety badge shows. With the
+unsafe half-quorum switch on, the first two are expected to fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from coordlab.sim import Simulation, TraceEvent
+
+from .client import ZkClient
+from .server import ZkServer
+from .zxid import hex_zxid
+
+MASTER_PATH = "/clusterx/master_ip"
+
+
+def servers_of(sim: Simulation) -> list[ZkServer]:
+    return [n for n in sim.nodes.values() if isinstance(n, ZkServer)]
+
+
+def one_leader_per_epoch(events: Iterable[TraceEvent]) -> list[str]:
+    leaders: dict[int, list[str]] = {}
+    for event in events:
+        if event.kind == "established":
+            named = leaders.setdefault(event.fields["epoch"], [])
+            if event.node not in named:
+                named.append(event.node)
+    return [f"two leaders in epoch {epoch}: {' and '.join(names)}" for epoch, names in leaders.items()
+            if len(names) > 1]
+
+
+def committed_history(server: ZkServer) -> list[tuple[int, str, str]]:
+    return [(t.header.zxid, t.header.type, getattr(t.record, "path", "")) for t in server.log
+            if t.header.zxid <= server.committed_zxid]
+
+
+def histories_agree(sim: Simulation) -> list[str]:
+    """Every serving server's committed history is a prefix of every other's."""
+    serving = [s for s in servers_of(sim) if s.alive and s.serving]
+    violations = []
+    for index, first in enumerate(serving):
+        for second in serving[index + 1:]:
+            a, b = committed_history(first), committed_history(second)
+            shorter, longer = (a, b) if len(a) <= len(b) else (b, a)
+            if longer[: len(shorter)] != shorter:
+                at = next(i for i, (x, y) in enumerate(zip(shorter, longer, strict=False)) if x != y)
+                violations.append(f"{first.name} and {second.name} committed different transactions at "
+                                  f"{hex_zxid(shorter[at][0])}")
+    return violations
+
+
+def acknowledged_writes_kept(sim: Simulation, acknowledged: dict[int, str]) -> list[str]:
+    """Every write a client saw succeed (zxid → path) is in each serving server's history."""
+    violations = []
+    for server in servers_of(sim):
+        if not (server.alive and server.serving):
+            continue
+        kept = {zxid for zxid, _, _ in committed_history(server)}
+        for zxid, path in acknowledged.items():
+            if zxid <= server.committed_zxid and zxid not in kept:
+                violations.append(f"lost write: {path} at {hex_zxid(zxid)} was acknowledged, "
+                                  f"but {server.name} does not have it")
+    return violations
+
+
+def one_master(sim: Simulation, path: str = MASTER_PATH) -> list[str]:
+    """At most one session owns the master znode, across servers whose histories agree."""
+    owners = {}
+    for server in servers_of(sim):
+        stat = server.tree.stat_of(path) if server.alive and server.serving else None
+        if stat is not None:
+            owners[server.name] = stat.ephemeralOwner
+    if len(set(owners.values())) > 1 and histories_agree(sim):
+        described = ", ".join(f"{name}: {hex(owner)}" for name, owner in owners.items())
+        return [f"split brain: servers disagree on who owns {path} ({described})"]
+    return []
+
+
+def ephemerals_die_with_sessions(sim: Simulation) -> list[str]:
+    violations = []
+    for server in servers_of(sim):
+        if not (server.alive and server.serving):
+            continue
+        for owner, paths in server.tree.ephemerals.items():
+            if owner not in server.tree.sessions:
+                violations.append(f"session {hex(owner)} is closed but {paths[0]} remains on {server.name}")
+    return violations
+
+
+def watches_fire_once(sim: Simulation) -> list[str]:
+    return [f"{node.name} got a watch event it had not asked for (or a second one)"
+            for node in sim.nodes.values() if isinstance(node, ZkClient) and node.unexpected_events]
+
+
+def all_violations(sim: Simulation, events: Iterable[TraceEvent], acknowledged: dict[int, str]) -> list[str]:
+    return (one_leader_per_epoch(events) + histories_agree(sim) + acknowledged_writes_kept(sim, acknowledged)
+            + one_master(sim) + ephemerals_die_with_sessions(sim) + watches_fire_once(sim))
