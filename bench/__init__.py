@@ -1,1 +1,1 @@
-"""Benchmarks: `make bench` (python -m bench) prints the figures the README quotes."""
+"""Benchmarks for CoordLab: ``python -m bench`` (``make bench``) runs them all."""

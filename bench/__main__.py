@@ -1,6 +1,7 @@
-"""`python -m bench`: the kernel and rendering figures, then the fan-out table."""
+"""``python -m bench``: the kernel and rendering figures, then the fan-out table (defaults)."""
 
 from bench import fanout, kernel
 
 kernel.main()
-fanout.main()
+print(flush=True)
+fanout.main([])

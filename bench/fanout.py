@@ -1,148 +1,249 @@
-"""Fan-out: N viewers of one lab at 10 frames/s, against a bare websockets broadcast.
+"""Fan-out: N viewers of one lab at 10 frames/s, against a bare ``websockets.broadcast()``.
 
-For each server (CoordLab under daphne as `make run` starts it; the same
-with frames sent through plain ASGI instead of written straight to the
-sockets, "daphne-asgi"; the same application under uvicorn; and a bare
-``websockets.broadcast()`` server sending frames of the same size at the same
-rate) and each N, two client processes
-hold the viewers; the server's CPU time is read from /proc over the measuring
-window and divided by the frames all viewers received in it.
+For each server and each N, client processes (``bench.viewers``) open N
+WebSocket viewers, wait until all are connected, warm up, then measure:
 
-    python -m bench.fanout [--viewers 100 300 500] [--seconds 8]
+- frames per second each viewer got (mean, and the slowest viewer);
+- p50/p99 frame delay: receive time minus the send time stamped in the frame;
+- server CPU per delivered frame: the server's user+system time from /proc
+  over the window, divided by the frames all viewers received in the window;
+- the same figures for a bare ``websockets`` server (``bench.bare_server``)
+  broadcasting frames of the lab's size at the same rate, and the ratio.
+
+Servers: ``daphne`` (CoordLab as ``make run`` starts it), ``uvicorn`` (the same
+application), ``bare``; optionally ``daphne-asgi`` (daphne with
+``COORDLAB_DIRECT_WRITES=0``: every frame through the ASGI send path).
+The target: 500 viewers at 10 frames/s, p99 delay <= 100 ms and server CPU per
+delivered frame <= 3x the bare broadcast's, measured in the same run.
+
+    python -m bench.fanout [--viewers 100 300 500] [--seconds 8] [--warmup 3]
+    python -m bench.fanout --viewers 50 --seconds 3          # a quick run
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import math
 import os
+import select
+import signal
 import statistics
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from collections.abc import Iterator
 
 from websockets.asyncio.client import connect
 
-from tests.server import DAPHNE, ROOT, UVICORN, free_port, running_server, start_lab
+from .servers import (
+    DAPHNE,
+    PYTHON,
+    ROOT,
+    Server,
+    bare_server,
+    cpu_seconds,
+    die_with_parent,
+    lab_server,
+    start_lab,
+    uvicorn_command,
+)
 
-FPS = "10"
-CLIENT_PROCESSES = 2
-TARGET_P99_MS = 100
-TARGET_RATIO = 3
 TARGET_VIEWERS = 500
+TARGET_P99_MS = 100.0
+TARGET_RATIO = 3.0
+UVICORN_WS = ("websockets", "websockets-sansio")  # tried in this order; the first that streams frames is used
+COARSE_CPU_SECONDS = 20 / os.sysconf("SC_CLK_TCK")  # /proc counts CPU time in clock ticks (10 ms)
+SERVERS = ("daphne", "daphne-asgi", "uvicorn", "bare")
 
 
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
-def measure(ws_url: str, origin: str, pid: int, viewers: int, seconds: float, warmup: float) -> dict:
-    """Run the viewers against one server and return the figures of one table row."""
-    shares = [viewers // CLIENT_PROCESSES + (i < viewers % CLIENT_PROCESSES) for i in range(CLIENT_PROCESSES)]
-    clients = [subprocess.Popen([sys.executable, "-m", "bench.viewers", "--url", ws_url, "--origin", origin,
-                                 "--count", str(share)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                text=True) for share in shares if share]
+def _read_line(process: subprocess.Popen, timeout: float) -> str:
+    """One line from a client's stdout, or an error after ``timeout`` seconds."""
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    if not ready:
+        raise RuntimeError(f"a client process said nothing for {timeout:g} s")
+    line = process.stdout.readline()
+    if not line:
+        raise RuntimeError(f"a client process exited (code {process.wait()})")
+    return line
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an already sorted list."""
+    if not ordered:
+        return math.nan
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
+
+
+def measure(server: Server, viewers: int, seconds: float, warmup: float, clients: int) -> dict:
+    """Hold ``viewers`` viewers on ``server`` and return one table row."""
+    shares = [viewers // clients + (i < viewers % clients) for i in range(clients)]
+    processes = [subprocess.Popen([PYTHON, "-m", "bench.viewers", "--url", server.ws_url,
+                                   "--origin", server.http_url, "--count", str(share)],
+                                  cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                  preexec_fn=die_with_parent)
+                 for share in shares if share]
     try:
-        for client in clients:
-            if client.stdout.readline().strip() != "READY":
-                raise RuntimeError("a client process could not connect its viewers")
+        connected = sum(json.loads(_read_line(p, 120).removeprefix("READY "))["connected"] for p in processes)
+        log(f"  {server.name}: {connected}/{viewers} viewers connected; "
+            f"warming up {warmup:g} s, measuring {seconds:g} s")
         time.sleep(warmup)
-        cpu_before, started = cpu_seconds(pid), time.monotonic()
-        for client in clients:
-            client.stdin.write(f"GO {seconds}\n")
-            client.stdin.flush()
-        results = [json.loads(client.stdout.readline()) for client in clients]
-        cpu = cpu_seconds(pid) - cpu_before
+        cpu_before, wall_start, started = cpu_seconds(server.pid), time.time(), time.monotonic()
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write(f"GO {wall_start:.6f} {seconds}\n")
+            process.stdin.flush()
+        time.sleep(max(0.0, started + seconds - time.monotonic()))
+        cpu = cpu_seconds(server.pid) - cpu_before
         elapsed = time.monotonic() - started
+        results = [json.loads(_read_line(p, seconds + 60)) for p in processes]
     finally:
-        for client in clients:
-            client.kill()
-            client.wait()
+        for process in processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=15)  # normally they exit by themselves after reporting
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     frames = [count for result in results for count in result["frames"]]
     delays = sorted(delay for result in results for delay in result["delays"])
-    total = max(1, sum(frames))
+    total = sum(frames)
     return {
-        "viewers": viewers,
-        "fps": statistics.mean(frames) / seconds,
-        "p50": delays[len(delays) // 2] if delays else float("nan"),
-        "p99": delays[min(len(delays) - 1, int(len(delays) * 0.99))] if delays else float("nan"),
-        "cpu_us": cpu / total * 1e6,
-        "cpu_pct": cpu / elapsed * 100,
+        "server": server.name, "viewers": viewers, "connected": connected,
+        "fps": statistics.mean(frames) / seconds if frames else 0.0,
+        "min_fps": min(frames) / seconds if frames else 0.0,
+        "gaps": sum(result["gaps"] for result in results),
+        "bytes_per_frame": sum(result["bytes"] for result in results) / total if total else math.nan,
+        "p50": percentile(delays, 0.50), "p99": percentile(delays, 0.99),
+        "cpu_s": cpu, "cpu_us": cpu / total * 1e6 if total else math.nan,
+        "cpu_pct": cpu / elapsed * 100.0,
     }
 
 
-async def frame_size(ws_url: str, origin: str) -> int:
-    async with connect(ws_url, origin=origin, compression=None) as socket:
-        sizes = [len((await socket.recv()).encode()) for _ in range(10)]
-    return max(sizes)
+async def _sample(ws_url: str, origin: str, frames: int) -> list[int]:
+    async with connect(ws_url, origin=origin, compression=None, open_timeout=10, max_size=2**22) as socket:
+        return [len(await asyncio.wait_for(socket.recv(decode=False), 5)) for _ in range(frames)]
 
 
-@contextmanager
-def bare_server(size: int):
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "bench.bare_server", "--port", str(port), "--size", str(size),
-                                "--fps", FPS], cwd=ROOT)
-    try:
-        time.sleep(1.0)
-        yield f"ws://127.0.0.1:{port}/", process.pid
-    finally:
-        process.terminate()
-        process.wait()
+def sample_frame_sizes(server: Server, frames: int = 20) -> list[int]:
+    """Sizes in bytes of the next ``frames`` frames one viewer receives."""
+    return asyncio.run(_sample(server.ws_url, server.http_url, frames))
 
 
-def lab_rows(command: list[str], counts: list[int], seconds: float, warmup: float,
-             **env: str) -> tuple[list[dict], int]:
-    with running_server(command, COORDLAB_FRAMES_PER_SECOND=FPS, **env) as url:
-        lab_id = start_lab(url)
-        ws_url = url.replace("http", "ws") + f"/ws/labs/{lab_id}/"
-        size = asyncio.run(frame_size(ws_url, url))
-        pid = running_server.process.pid
-        return [measure(ws_url, url, pid, n, seconds, warmup) for n in counts], size
+@contextlib.contextmanager
+def lab_with_viewers_url(name: str, command: list[str], fps: float, **env: str) -> Iterator[Server]:
+    """A CoordLab server with one lab started; ``ws_url`` is that lab's viewer URL."""
+    with lab_server(name, command, fps, **env) as server:
+        lab_id = start_lab(server.http_url)
+        server.ws_url = server.http_url.replace("http://", "ws://") + f"/ws/labs/{lab_id}/"
+        log(f"{name}: pid {server.pid}, lab {server.ws_url}")
+        yield server
 
 
-def print_table(rows: dict[str, list[dict]]) -> None:
-    print(f"{'server':<12}{'viewers':>8}{'frames/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
-          f"{'CPU µs/frame':>14}{'× bare':>8}{'CPU %':>8}")
-    bare = {row["viewers"]: row for row in rows["bare"]}
-    for server, server_rows in rows.items():
-        for row in server_rows:
-            ratio = row["cpu_us"] / bare[row["viewers"]]["cpu_us"]
-            print(f"{server:<12}{row['viewers']:>8}{row['fps']:>10.1f}{row['p50']:>9.1f}{row['p99']:>9.1f}"
-                  f"{row['cpu_us']:>14.1f}{ratio:>8.2f}{row['cpu_pct']:>8.1f}")
+@contextlib.contextmanager
+def uvicorn_server(fps: float, notes: list[str], choices: tuple[str, ...] = UVICORN_WS) -> Iterator[Server]:
+    """uvicorn with the first WebSocket implementation in ``choices`` that streams frames."""
+    for ws in choices:
+        with contextlib.ExitStack() as stack:
+            try:
+                server = stack.enter_context(lab_with_viewers_url("uvicorn", uvicorn_command(ws), fps))
+                sample_frame_sizes(server, 3)
+            except Exception as error:  # this implementation does not work here: try the next one
+                last_line = ([line for line in str(error).splitlines() if line.strip()] or [repr(error)])[-1]
+                notes.append(f"uvicorn --ws {ws}: does not work ({last_line.strip()[:100]})")
+                continue
+            notes.append(f"uvicorn --ws {ws}: works, used for the uvicorn rows")
+            yield server
+            return
+    raise RuntimeError("no uvicorn WebSocket implementation streamed frames: " + "; ".join(notes))
 
 
-def verdict(rows: dict[str, list[dict]]) -> None:
-    bare = {row["viewers"]: row for row in rows["bare"]}
-    for row in rows["daphne"]:
-        ratio = row["cpu_us"] / bare[row["viewers"]]["cpu_us"]
-        met = row["p99"] <= TARGET_P99_MS and ratio <= TARGET_RATIO
-        print(f"daphne, {row['viewers']} viewers: p99 {row['p99']:.0f} ms (target ≤ {TARGET_P99_MS}), "
-              f"CPU {ratio:.2f}x bare (target ≤ {TARGET_RATIO}): {'met' if met else 'NOT met'}"
-              + (" ← the target" if row["viewers"] == TARGET_VIEWERS else ""))
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Fan-out benchmark")
-    parser.add_argument("--viewers", type=int, nargs="+", default=[100, 300, 500])
-    parser.add_argument("--seconds", type=float, default=8)
-    parser.add_argument("--warmup", type=float, default=3)
-    parser.add_argument("--only-daphne", action="store_true", help="skip the comparison servers")
-    args = parser.parse_args()
+def run(servers: list[str], counts: list[int], seconds: float, warmup: float, fps: float, clients: int,
+        uvicorn_ws: tuple[str, ...] = UVICORN_WS) -> tuple[dict[str, list[dict]], list[str]]:
     rows: dict[str, list[dict]] = {}
-    rows["daphne"], size = lab_rows(DAPHNE, args.viewers, args.seconds, args.warmup)
-    if not args.only_daphne:
-        rows["daphne-asgi"], _ = lab_rows(DAPHNE, args.viewers, args.seconds, args.warmup, COORDLAB_DIRECT_WRITES="0")
-        rows["uvicorn"], _ = lab_rows(UVICORN, args.viewers, args.seconds, args.warmup)
-    with bare_server(size) as (ws_url, pid):
-        rows["bare"] = [measure(ws_url, "http://127.0.0.1", pid, n, args.seconds, args.warmup) for n in args.viewers]
-    print(f"\nFan-out: one lab at {FPS} frames/s, frames of {size:,} bytes, "
-          f"{args.seconds:g} s measured after {args.warmup:g} s warm-up, {CLIENT_PROCESSES} client processes")
-    print_table(rows)
-    verdict(rows)
+    notes: list[str] = []
+    for name in [s for s in SERVERS if s in servers and s != "bare"]:
+        if name == "uvicorn":
+            context = uvicorn_server(fps, notes, uvicorn_ws)
+        else:
+            env = {"COORDLAB_DIRECT_WRITES": "0"} if name == "daphne-asgi" else {}
+            context = lab_with_viewers_url(name, DAPHNE, fps, **env)
+        with context as server:
+            rows[name] = [measure(server, n, seconds, warmup, clients) for n in counts]
+    # The baseline sends frames as large as the lab's were on average while measured.
+    measured = [row["bytes_per_frame"] for name in rows for row in rows[name] if row["bytes_per_frame"] > 0]
+    size = round(statistics.mean(measured)) if measured else 0
+    if size:
+        notes.append(f"frames of {size:,} bytes: the lab's mean while measured; the bare server sends that size")
+    if "bare" in servers:
+        if not size:  # no lab server measured: take the frame size from one anyway
+            with lab_with_viewers_url("daphne", DAPHNE, fps) as server:
+                size = round(statistics.median(sample_frame_sizes(server, 40)[-10:]))
+            notes.append(f"frames of {size:,} bytes: a fresh lab's frames 30-40 (median), for the bare server")
+        with bare_server(size, fps) as server:
+            log(f"bare: pid {server.pid}, {server.ws_url}, frames of {size:,} bytes")
+            rows["bare"] = [measure(server, n, seconds, warmup, clients) for n in counts]
+    return rows, notes
+
+
+def ratio(row: dict, rows: dict[str, list[dict]]) -> float:
+    bare = next((b for b in rows.get("bare", []) if b["viewers"] == row["viewers"]), None)
+    return row["cpu_us"] / bare["cpu_us"] if bare else math.nan
+
+
+def print_report(rows: dict[str, list[dict]], notes: list[str], args: argparse.Namespace) -> None:
+    print(f"\nFan-out: one lab at {args.fps:g} frames/s, "
+          f"{args.seconds:g} s measured after {args.warmup:g} s warm-up, viewers in {args.clients} client processes")
+    for note in notes:
+        print(f"  {note}")
+    print(f"{'server':<12}{'viewers':>8}{'frames/s':>9}{'min':>6}{'skipped':>8}{'p50 ms':>8}{'p99 ms':>8}"
+          f"{'CPU µs/frame':>13}{'x bare':>7}{'CPU %':>7}{'B/frame':>8}")
+    for server_rows in rows.values():
+        for row in server_rows:
+            viewers = f"{row['viewers']}" + ("" if row["connected"] == row["viewers"] else f"({row['connected']})")
+            coarse = "~" if row["cpu_s"] < COARSE_CPU_SECONDS else ""
+            print(f"{row['server']:<12}{viewers:>8}{row['fps']:>9.2f}{row['min_fps']:>6.1f}{row['gaps']:>8}"
+                  f"{row['p50']:>8.1f}{row['p99']:>8.1f}{coarse + format(row['cpu_us'], '.1f'):>13}"
+                  f"{ratio(row, rows):>7.2f}{row['cpu_pct']:>7.1f}{row['bytes_per_frame']:>8.0f}")
+    print("(frames/s: mean per viewer; min: the slowest viewer; skipped: frames missed by all viewers together,\n"
+          " from gaps in sequence numbers; CPU %: of one core; x bare: server CPU per delivered frame over\n"
+          " the bare broadcast's at the same N; ~: under 20 clock ticks of server CPU in the window, so coarse)")
+    for row in rows.get("daphne", []):
+        r = ratio(row, rows)
+        if math.isnan(r):
+            print(f"daphne, {row['viewers']} viewers: no bare baseline in this run, so no verdict")
+            continue
+        met = row["p99"] <= TARGET_P99_MS and r <= TARGET_RATIO and row["min_fps"] >= 0.95 * args.fps
+        print(f"daphne, {row['viewers']} viewers at {args.fps:g} frames/s: p99 {row['p99']:.0f} ms "
+              f"(target <= {TARGET_P99_MS:g}), CPU {r:.2f}x bare (target <= {TARGET_RATIO:g}), "
+              f"slowest viewer {row['min_fps']:.1f} frames/s: {'met' if met else 'NOT met'}"
+              + (" <- the target" if row["viewers"] == TARGET_VIEWERS else ""))
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--viewers", type=int, nargs="+", default=[100, 300, 500], help="values of N")
+    parser.add_argument("--seconds", type=float, default=8.0, help="measuring window per row")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds after all viewers connected")
+    parser.add_argument("--fps", type=float, default=10.0, help="frames per second of the lab and the baseline")
+    parser.add_argument("--clients", type=int, default=2, help="client processes holding the viewers")
+    parser.add_argument("--servers", nargs="+", choices=SERVERS, default=list(SERVERS),
+                        help="which servers to measure (default: all)")
+    parser.add_argument("--uvicorn-ws", nargs="+", default=list(UVICORN_WS),
+                        help="uvicorn --ws implementations to try, in order (the first that works is used)")
+    args = parser.parse_args(argv)
+    # On SIGTERM unwind normally, so every ``finally`` stops the servers and clients it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = time.monotonic()
+    rows, notes = run(args.servers, args.viewers, args.seconds, args.warmup, args.fps, args.clients,
+                      tuple(args.uvicorn_ws))
+    print_report(rows, notes, args)
+    log(f"(fan-out bench took {time.monotonic() - started:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -22,16 +22,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-DAPHNE = [sys.executable, "-m", "coordlab.serve", "--port", "{port}"]
-UVICORN = [sys.executable, "-m", "uvicorn", "coordlab.asgi:application", "--host", "127.0.0.1",
-           "--port", "{port}", "--ws", "websockets", "--log-level", "warning"]
-
-
 @contextlib.contextmanager
-def running_server(command: list[str] = DAPHNE, **env: str) -> Iterator[str]:
-    """Yield the base URL of a fresh server (daphne unless ``command`` says
-    otherwise; ``{port}`` is filled in) with its own database. The process is
-    ``running_server.process`` while it runs."""
+def running_server(**env: str) -> Iterator[str]:
+    """Yield the base URL of a fresh daphne (started as `make run` starts it) with its own database."""
     with tempfile.TemporaryDirectory(prefix="coordlab-test-") as var_dir:
         environment = {**os.environ, "COORDLAB_VAR_DIR": var_dir, "REDIS_URL": "",
                        "DJANGO_SETTINGS_MODULE": "coordlab.settings", **env}
@@ -41,9 +34,8 @@ def running_server(command: list[str] = DAPHNE, **env: str) -> Iterator[str]:
                        stdout=subprocess.DEVNULL)
         port = free_port()
         log = open(Path(var_dir) / "server.log", "w")  # noqa: SIM115 (closed below)
-        process = subprocess.Popen([part.format(port=port) for part in command],
+        process = subprocess.Popen([sys.executable, "-m", "coordlab.serve", "--port", str(port)],
                                    cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
-        running_server.process = process
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_until_up(url, process)
