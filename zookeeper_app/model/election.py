@@ -56,6 +56,13 @@ class ElectionMixin:
                   round=self.logical_clock)
         self.send_notifications(sim)
         self.timer(sim, "renotify", self.notify_interval)
+        self.check_votes(sim)
+
+    def check_votes(self: ZkServer, sim: Simulation) -> None:
+        """A quorum agrees with my vote: decide after FINALIZE_WAIT_MS unless a better vote comes."""
+        if self.has_quorum([s for s, v in self.recv.items() if v == self.vote]):
+            self.decide_at = sim.now + FINALIZE_WAIT_MS
+            self.timer(sim, "finalize", FINALIZE_WAIT_MS, at=self.decide_at)
 
     def own_vote(self: ZkServer) -> Vote:
         return Vote(self.name, self.sid, self.last_logged_zxid(), self.current_epoch)
@@ -107,9 +114,7 @@ class ElectionMixin:
             self.send_notifications(sim)
         self.recv[sender] = vote
         self.recv[self.name] = self.vote
-        if self.has_quorum([s for s, v in self.recv.items() if v == self.vote]):
-            self.decide_at = sim.now + FINALIZE_WAIT_MS
-            self.timer(sim, "finalize", FINALIZE_WAIT_MS, at=self.decide_at)
+        self.check_votes(sim)
 
     def on_finalize(self: ZkServer, sim: Simulation, at: int) -> None:
         if self.state != "LOOKING" or self.decide_at != at:

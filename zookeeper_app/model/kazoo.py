@@ -158,19 +158,21 @@ class KazooClient:
 
     # -- operations ------------------------------------------------------------------------------
 
-    def create_async(self, path: str, value: bytes = b"", ephemeral: bool = False,
-                     sequence: bool = False) -> AsyncResult:
-        return self.call(CreateRequest(path, bytes(value), ephemeral, sequence), None, _created(path))
+    def create_async(self, path: str, value: bytes = b"", ephemeral: bool = False, sequence: bool = False,
+                     include_data: bool = False) -> AsyncResult:
+        convert = _raise_or(path) if include_data else _created(path)
+        return self.call(CreateRequest(path, bytes(value), ephemeral, sequence), None, convert)
 
     def create(self, path: str, value: bytes = b"", acl: Any = None, ephemeral: bool = False,
-               sequence: bool = False, makepath: bool = False) -> str:
+               sequence: bool = False, makepath: bool = False, include_data: bool = False) -> Any:
+        """The created path; with ``include_data``, ``(path, ZnodeStat)`` as kazoo's create2."""
         try:
-            return str(self.create_async(path, value, ephemeral, sequence).get())
+            return self.create_async(path, value, ephemeral, sequence, include_data).get()
         except NoNodeError:
             if not makepath:
                 raise
             self.ensure_path(path.rsplit("/", 1)[0] or "/")
-            return str(self.create_async(path, value, ephemeral, sequence).get())
+            return self.create_async(path, value, ephemeral, sequence, include_data).get()
 
     def ensure_path(self, path: str) -> bool:
         if path == "/" or self.exists(path) is not None:

@@ -79,6 +79,18 @@ class LeaderMixin:
                   epoch=self.new_epoch)
         for name in self.learners:
             sim.send(self.name, name, "LeaderInfo", epoch=self.new_epoch)
+        self.advance(sim)
+
+    def advance(self: ZkServer, sim: Simulation) -> None:
+        """Move to the next phase once a quorum (counting the leader) is there."""
+        if self.new_epoch >= 0 and self.current_epoch < self.new_epoch and self.has_quorum(self.epoch_acks):
+            self.current_epoch = self.new_epoch
+            self.counter = 0
+            for name, other in self.learners.items():
+                if other.phase == "epoch":
+                    self.sync_learner(sim, name)
+        if self.current_epoch == self.new_epoch and not self.established and self.has_quorum(self.newleader_acks):
+            self.establish(sim)
 
     def handle_ack_epoch(self: ZkServer, sim: Simulation, message: Message) -> None:
         learner = self.learners.get(message.src)
@@ -87,14 +99,10 @@ class LeaderMixin:
         learner.phase, learner.last_zxid, learner.last_heard = "epoch", message.body["last_zxid"], sim.now
         if message.src not in self.epoch_acks:
             self.epoch_acks.append(message.src)
-        if self.current_epoch < self.new_epoch and self.has_quorum(self.epoch_acks):
-            self.current_epoch = self.new_epoch
-            self.counter = 0
-            for name, other in self.learners.items():
-                if other.phase == "epoch":
-                    self.sync_learner(sim, name)
-        elif self.current_epoch == self.new_epoch:
+        if self.current_epoch == self.new_epoch:
             self.sync_learner(sim, message.src)
+        else:
+            self.advance(sim)
 
     def sync_learner(self: ZkServer, sim: Simulation, name: str) -> None:
         """Send DIFF, TRUNC+DIFF or SNAP of the committed history, then the
@@ -130,8 +138,8 @@ class LeaderMixin:
                 self.newleader_acks.append(message.src)
             if self.established:
                 sim.send(self.name, message.src, "UpToDate")
-            elif self.has_quorum(self.newleader_acks):
-                self.establish(sim)
+            else:
+                self.advance(sim)
             return
         ackers = self.proposals.get(zxid)
         if ackers is not None and message.src not in ackers:
