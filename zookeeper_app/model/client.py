@@ -27,6 +27,8 @@ from .service import PING_XID
 CLEARS = {"CREATED": ("data", "exist"), "CHANGED": ("data", "exist"),
           "DELETED": ("data", "exist", "child"), "CHILD": ("child",)}
 
+SET_WATCHES_XID = -8  # as ClientCnxn's SET_WATCHES_XID
+
 CONNECTED = "CONNECTED"
 SUSPENDED = "SUSPENDED"
 LOST = "LOST"
@@ -178,11 +180,11 @@ class ZkClient(Node):
                   f"{self.name} {'opened session' if first else 'resumed session'} {hex(self.session)} "
                   f"on {self.server} (timeout {self.negotiated_ms / 1000:g} s).",
                   server=self.server, session=hex(self.session))
-        self.set_state(sim, CONNECTED)
         if any(self.watched.values()):
-            sim.send(self.name, self.server, "Request", session=self.session, xid=-8,
+            sim.send(self.name, self.server, "Request", session=self.session, xid=SET_WATCHES_XID,
                      request={"op": "setWatches", "path": "/", "zxid": self.last_zxid,
                               "watches": {kind: list(paths) for kind, paths in self.watched.items()}})
+        self.set_state(sim, CONNECTED)
         self.flush(sim)
 
     def handle_reply(self, sim: Simulation, message: Message) -> None:

@@ -1,0 +1,229 @@
+"""The actors of the master-election story, as simulated machines.
+
+- ``StorageMachine``: races to create the ephemeral ``/clusterx/master_ip``
+  holding its address. The winner is master; the others are slaves that watch
+  the node and race again when it is deleted (when the master's session
+  expires). A restarted machine has a new session, finds the node taken, and
+  rejoins as a slave.
+- ``AppServer``: reads the master's address once with a watch, caches it, and
+  sends its writes straight to the cached master. When the watch fires it
+  drops the cache and reads again on the next write; while no master is known
+  its writes fail.
+- ``Tracker`` and ``NaiveAppServer``: the naive alternative. App servers ask
+  one dedicated tracker on every write (an extra hop each time); when the
+  tracker dies, writes fail although the master is healthy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from coordlab.sim import Message, Node, Simulation, durable, serializable
+
+from .client import CONNECTED, LOST, ZkClient
+from .codes import Code
+from .prep import CreateRequest
+
+CLUSTER = "/clusterx"
+MASTER = "/clusterx/master_ip"
+WRITE_TIMEOUT_MS = 1000
+
+
+@serializable
+@dataclass
+class StorageMachine(ZkClient):
+    address: str = durable("")
+    role: str = "starting"  # starting → racing → master | slave
+    creating: int = 0
+    watching: int = 0
+    writes_served: int = 0
+
+    def start(self, sim: Simulation) -> None:
+        self.role = "starting"
+        self.connect(sim)
+
+    def on_state(self, sim: Simulation, state: str) -> None:
+        if state == CONNECTED and self.role == "starting":
+            self.submit(sim, CreateRequest(CLUSTER))
+            self.race(sim)
+        elif state == LOST:
+            was = self.role
+            self.role = "starting"
+            sim.trace(self.name, "session_lost", f"{self.name}'s session expired"
+                      + (": it is no longer master." if was == "master" else ".") + " It opens a new session.")
+            self.connect(sim)
+
+    def race(self, sim: Simulation) -> None:
+        self.role = "racing"
+        sim.trace(self.name, "race", f"{self.name} tries to become master: create ephemeral {MASTER}.")
+        self.creating = self.submit(sim, CreateRequest(MASTER, self.address.encode(), ephemeral=True))
+
+    def on_reply(self, sim: Simulation, xid: int, code: Code, result: Any) -> None:
+        if xid == self.creating:
+            if code == Code.OK:
+                self.role = "master"
+                sim.trace(self.name, "master", f"{self.name} created {MASTER}: it is the master now.")
+            elif code == Code.NODEEXISTS:
+                self.role = "slave"
+                sim.trace(self.name, "slave", f"{MASTER} exists: {self.name} is a slave and watches it.")
+                self.watching = self.submit(sim, {"op": "exists", "path": MASTER, "watch": True})
+            else:
+                self.role = "starting" if self.state != CONNECTED else "racing"
+                if self.state == CONNECTED:
+                    self.race(sim)
+        elif xid == self.watching and code == Code.OK and result is None and self.role == "slave":
+            self.race(sim)  # the node vanished between our create and our exists
+
+    def on_watch(self, sim: Simulation, event: str, path: str) -> None:
+        if path == MASTER and event == "DELETED" and self.role == "slave":
+            sim.trace(self.name, "master_gone", f"{self.name} sees {MASTER} deleted and races for master.")
+            self.race(sim)
+
+    def handle_write(self, sim: Simulation, message: Message) -> None:
+        if self.role == "master":
+            self.writes_served += 1
+            sim.send(self.name, message.src, "WriteAck", id=message.body["id"])
+        else:
+            sim.send(self.name, message.src, "WriteNack", id=message.body["id"], reason=f"{self.name} is {self.role}")
+
+
+@serializable
+@dataclass
+class AppServer(ZkClient):
+    write_every_ms: int = durable(500)
+    cached_master: str = ""
+    reading: int = 0
+    in_flight: dict[int, int] = field(default_factory=dict)  # write id → sent at
+    next_write: int = 1
+    attempted: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    from_cache: int = 0
+    asked_zookeeper: int = 0
+
+    def start(self, sim: Simulation) -> None:
+        self.connect(sim)
+        sim.set_timer(self.name, "write", self.write_every_ms)
+
+    def read_master(self, sim: Simulation) -> None:
+        if self.reading or self.state != CONNECTED:
+            return
+        self.asked_zookeeper += 1
+        self.reading = self.submit(sim, {"op": "getData", "path": MASTER, "watch": True})
+
+    def on_state(self, sim: Simulation, state: str) -> None:
+        if state == CONNECTED and not self.cached_master:
+            self.read_master(sim)
+
+    def on_reply(self, sim: Simulation, xid: int, code: Code, result: Any) -> None:
+        if xid != self.reading:
+            return
+        self.reading = 0
+        if code == Code.OK:
+            self.cached_master = result[0].decode()
+            sim.trace(self.name, "cache", f"{self.name} learns the master is {self.cached_master} and caches it.")
+        else:
+            self.cached_master = ""
+            # NONODE: no master now; watch for its creation
+            self.submit(sim, {"op": "exists", "path": MASTER, "watch": True})
+
+    def on_watch(self, sim: Simulation, event: str, path: str) -> None:
+        if path != MASTER:
+            return
+        if event == "DELETED":
+            sim.trace(self.name, "cache_drop", f"{self.name}'s watch fires: the master is gone; it drops its cache.")
+        self.cached_master = ""
+        self.read_master(sim)
+
+    def on_write(self, sim: Simulation) -> None:
+        sim.set_timer(self.name, "write", self.write_every_ms)
+        for write_id, sent in list(self.in_flight.items()):
+            if sim.now - sent > WRITE_TIMEOUT_MS:
+                del self.in_flight[write_id]
+                self.failed += 1
+                self.cached_master = ""
+        self.attempted += 1
+        if not self.cached_master:
+            self.failed += 1
+            self.read_master(sim)
+            return
+        self.from_cache += 1
+        write_id = self.next_write
+        self.next_write += 1
+        self.in_flight[write_id] = sim.now
+        sim.send(self.name, self.cached_master, "Write", id=write_id)
+
+    def handle_write_ack(self, sim: Simulation, message: Message) -> None:
+        if self.in_flight.pop(message.body["id"], None) is not None:
+            self.succeeded += 1
+
+    def handle_write_nack(self, sim: Simulation, message: Message) -> None:
+        if self.in_flight.pop(message.body["id"], None) is not None:
+            self.failed += 1
+            self.cached_master = ""
+            self.read_master(sim)
+
+
+@serializable
+@dataclass
+class Tracker(Node):
+    """The naive alternative to ZooKeeper: one machine that knows the master."""
+
+    master: str = durable("")
+
+    def handle_who_is_master(self, sim: Simulation, message: Message) -> None:
+        sim.send(self.name, message.src, "MasterIs", id=message.body["id"], master=self.master)
+
+
+@serializable
+@dataclass
+class NaiveAppServer(Node):
+    tracker: str = durable("")
+    write_every_ms: int = durable(500)
+    pending: dict[int, int] = field(default_factory=dict)
+    next_write: int = 1
+    attempted: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    extra_hops: int = 0
+
+    def start(self, sim: Simulation) -> None:
+        sim.set_timer(self.name, "write", self.write_every_ms)
+
+    def on_write(self, sim: Simulation) -> None:
+        sim.set_timer(self.name, "write", self.write_every_ms)
+        for write_id, sent in list(self.pending.items()):
+            if sim.now - sent > WRITE_TIMEOUT_MS:
+                del self.pending[write_id]
+                self.failed += 1
+        self.attempted += 1
+        self.extra_hops += 1
+        write_id = self.next_write
+        self.next_write += 1
+        self.pending[write_id] = sim.now
+        sim.send(self.name, self.tracker, "WhoIsMaster", id=write_id)
+
+    def handle_master_is(self, sim: Simulation, message: Message) -> None:
+        if message.body["id"] in self.pending:
+            sim.send(self.name, message.body["master"], "Write", id=message.body["id"])
+
+    def handle_write_ack(self, sim: Simulation, message: Message) -> None:
+        if self.pending.pop(message.body["id"], None) is not None:
+            self.succeeded += 1
+
+    def handle_write_nack(self, sim: Simulation, message: Message) -> None:
+        if self.pending.pop(message.body["id"], None) is not None:
+            self.failed += 1
+
+
+@serializable
+@dataclass
+class PlainStorage(Node):
+    """A storage machine of the naive story: master by configuration, no ZooKeeper."""
+
+    is_master: bool = durable(False)
+
+    def handle_write(self, sim: Simulation, message: Message) -> None:
+        kind = "WriteAck" if self.is_master else "WriteNack"
+        sim.send(self.name, message.src, kind, id=message.body["id"])
