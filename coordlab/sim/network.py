@@ -48,6 +48,7 @@ class Network:
     jitter_ms: int = 10
     drop_rate: float = 0.0
     cut_links: dict[str, bool] = field(default_factory=dict)
+    slow_links: dict[str, int] = field(default_factory=dict)  # extra latency per one-way link
     groups: list[list[str]] = field(default_factory=list)
     in_flight: dict[int, Message] = field(default_factory=dict)
     last_arrival: dict[str, int] = field(default_factory=dict)
@@ -70,8 +71,8 @@ class Network:
     def arrival_time(self, rng: random.Random, src: str, dst: str, now: int) -> int:
         """When a message sent now arrives: latency plus jitter, FIFO per link."""
         jitter = rng.randint(-self.jitter_ms, self.jitter_ms) if self.jitter_ms else 0
-        arrival = now + max(1, self.latency_ms + jitter)
         key = link_key(src, dst)
+        arrival = now + max(1, self.latency_ms + jitter) + self.slow_links.get(key, 0)
         arrival = max(arrival, self.last_arrival.get(key, 0))
         self.last_arrival[key] = arrival
         return arrival
@@ -89,8 +90,15 @@ class Network:
     def partition(self, groups: list[list[str]]) -> None:
         self.groups = [list(group) for group in groups]
 
+    def slow(self, src: str, dst: str, extra_ms: int) -> None:
+        if extra_ms > 0:
+            self.slow_links[link_key(src, dst)] = extra_ms
+        else:
+            self.slow_links.pop(link_key(src, dst), None)
+
     def heal(self) -> None:
         self.cut_links.clear()
+        self.slow_links.clear()
         self.groups = []
 
     def is_cut(self, src: str, dst: str) -> bool:

@@ -188,6 +188,13 @@ class Simulation:
         self.trace("network", "restore", f"The link {a} {arrow} {b} works again.",
                    a=a, b=b, both_ways=both_ways)
 
+    def slow(self, src: str, dst: str, extra_ms: int) -> None:
+        """Make the one-way link ``src`` → ``dst`` slower by ``extra_ms`` (0 restores it)."""
+        self.network.slow(src, dst, extra_ms)
+        text = (f"The link {src} → {dst} is slow: {extra_ms} ms more per message." if extra_ms > 0
+                else f"The link {src} → {dst} has its normal speed again.")
+        self.trace("network", "slow", text, src=src, dst=dst, extra_ms=extra_ms)
+
     def partition(self, groups: list[list[str]]) -> None:
         self.network.partition(groups)
         sides = " | ".join(", ".join(group) for group in groups)

@@ -103,6 +103,9 @@ class Ensemble:
     def cut(self, a: str, b: str, both_ways: bool = True) -> None:
         self.sim.cut(a, b, both_ways)
 
+    def slow(self, src: str, dst: str, extra_ms: int) -> None:
+        self.sim.slow(src, dst, extra_ms)
+
     def heal(self) -> None:
         self.sim.heal()
 

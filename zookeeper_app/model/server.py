@@ -97,6 +97,11 @@ class ZkServer(ElectionMixin, LeaderMixin, FollowerMixin, ServiceMixin, Node):
     def has_quorum(self, names: list[str]) -> bool:
         return len(set(names) & set(self.peers)) >= self.quorum_size()
 
+    @property
+    def last_zxid(self) -> int:
+        """The last zxid in this server's log (what it votes with)."""
+        return self.last_logged_zxid()
+
     def last_logged_zxid(self) -> int:
         return self.log[-1].header.zxid if self.log else 0
 

@@ -328,6 +328,10 @@ class FollowerMixin:
         if not self.in_stream(message):
             return
         self.last_leader_contact = sim.now
+        if message.body["zxid"] > self.last_logged_zxid():
+            # FIFO: every proposal sent before this ping has arrived, or was lost
+            self.stream_broken(sim, f"the leader is at {Z.hex_zxid(message.body['zxid'])}")
+            return
         sim.send(self.name, self.leader, "PingReply", touched=list(self.touched))
         self.touched = {}
 
