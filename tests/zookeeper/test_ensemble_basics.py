@@ -1,4 +1,6 @@
-"""The entry point works as the issue shows it, from plain Python."""
+"""The entry point works as the issue shows it, from plain Python. Expected values
+follow ZooKeeper 3.8's PrepRequestProcessor (error order, sequential names),
+DataTree (Stats, watch events) and ZooKeeperServer.processConnectRequest (timeouts)."""
 
 from __future__ import annotations
 

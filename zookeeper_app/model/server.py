@@ -16,11 +16,12 @@ from coordlab.sim import Node, Simulation, durable, serializable
 
 from .datatree import DataTree, Txn
 from .election import ElectionMixin, Vote
+from .follower import FollowerMixin
+from .leader import LeaderMixin, Learner
 from .prep import OutstandingChanges
 from .service import ServiceMixin
 from .sessions import SessionTracker
 from .watches import WatchManager
-from .zab import FollowerMixin, LeaderMixin, Learner
 
 
 @serializable
