@@ -15,10 +15,12 @@ from django.template.loader import render_to_string
 from coordlab.basics import frames as basics_frames
 from coordlab.labs.commands import SPEEDS
 from coordlab.labs.lab import Lab
+from zookeeper_app import frames as zookeeper_frames
 
 #: lab kind → (context builder, panels of its page, fragments of its frames)
 KINDS: dict[str, tuple[Callable[[Lab], dict[str, Any]], str, str]] = {
     "basics": (basics_frames.context, "basics/page_panels.html", "basics/frame_panels.html"),
+    "zookeeper": (zookeeper_frames.context, "zookeeper/page_panels.html", "zookeeper/frame_panels.html"),
 }
 
 

@@ -84,9 +84,9 @@ def _time_ms(value: Any, field: str) -> int:
     return int(time_ms)
 
 
-def _preset(value: Any, field: str) -> str:
+def _slug(value: Any, field: str) -> str:
     if not isinstance(value, str) or not value or len(value) > MAX_NAME_LENGTH:
-        raise CommandError(f"'{field}' must name a partition preset.")
+        raise CommandError(f"'{field}' must be a short name, such as a preset's.")
     return value
 
 
@@ -107,8 +107,9 @@ SCHEMA: dict[str, dict[str, Parser]] = {
     "restart": {"node": _name},
     "cut": {"a": _name, "b": _name, "both_ways": _flag},
     "restore": {"a": _name, "b": _name, "both_ways": _flag},
-    "partition": {"preset": _preset},
+    "partition": {"preset": _slug},
     "heal": {},
+    "toggle": {"name": _slug, "on": _flag},
 }
 DEFAULTS: dict[str, dict[str, Any]] = {
     "cut": {"both_ways": True},

@@ -191,8 +191,17 @@ class Lab:
         found = self.scenario.preset(preset)
         if found is None:
             raise CommandError(f"Unknown partition preset '{preset}'.")
-        groups = [list(group) for group in found.groups]
+        groups = found.resolve(self.sim)
+        if len(groups) < 2:
+            raise CommandError(f"“{found.label}” does not apply right now.")
         return self._record({"command": "partition", "groups": groups}, f"{found.label}.")
+
+    def do_toggle(self, name: str, on: bool) -> str:
+        found = self.scenario.toggle(name)
+        if found is None:
+            raise CommandError(f"Unknown switch '{name}'.")
+        return self._record({"command": "toggle", "name": name, "on": on},
+                            f"{found.label}: {'on' if on else 'off'}.")
 
     def do_heal(self) -> str:
         return self._record({"command": "heal"}, "Healed the network.")
@@ -202,7 +211,7 @@ class Lab:
     def _record(self, command: dict[str, Any], message: str) -> str:
         self._branch_if_rewound()
         self.log.append(LogEntry(self.sim.now, self.sim.processed, command))
-        apply_to_simulation(self.sim, command)
+        apply_to_simulation(self.sim, command, self.scenario)
         return message
 
     def _note(self, text: str) -> None:
@@ -218,7 +227,7 @@ class Lab:
             if entry.time > time:
                 break
             sim.run_to(entry.time, entry.processed)
-            apply_to_simulation(sim, entry.command)
+            apply_to_simulation(sim, entry.command, self.scenario)
             applied += 1
         sim.run_until(time)
         self.sim = sim
@@ -236,7 +245,7 @@ class Lab:
         note = (f"Going on from {self.sim.now / 1000:.1f} s: a new branch of history"
                 + (f"; {dropped} later command(s) are forgotten." if dropped else "."))
         self.log.append(LogEntry(self.sim.now, self.sim.processed, {"command": "note", "text": note}))
-        apply_to_simulation(self.sim, {"command": "note", "text": note})
+        apply_to_simulation(self.sim, {"command": "note", "text": note}, self.scenario)
 
     # -- checks ------------------------------------------------------------------
 
@@ -268,9 +277,10 @@ class Lab:
         return f"{event.node}'s {event.name} timer goes off"
 
 
-def apply_to_simulation(sim: Simulation, command: dict[str, Any]) -> None:
+def apply_to_simulation(sim: Simulation, command: dict[str, Any], scenario: Scenario) -> None:
     """Apply one logged command to a simulation (live, and again on replay)."""
     name = command["command"]
+    toggle = scenario.toggle(command.get("name", "")) if name == "toggle" else None
     if name == "crash":
         sim.crash(command["node"])
     elif name == "restart":
@@ -285,5 +295,7 @@ def apply_to_simulation(sim: Simulation, command: dict[str, Any]) -> None:
         sim.heal()
     elif name == "note":
         sim.trace("lab", "note", command["text"])
+    elif toggle is not None:
+        toggle.apply(sim, command["on"])
     else:
         raise ValueError(f"not a simulation command: {name}")

@@ -8,14 +8,32 @@ from dataclasses import dataclass, field
 
 from coordlab.sim import Simulation
 
+Groups = list[list[str]]
+
 
 @dataclass(frozen=True)
 class Preset:
-    """A one-click network partition, e.g. "split 2 | 2"."""
+    """A one-click network partition, e.g. "split 2 | 2". ``groups`` is fixed,
+    or a function of the simulation ("isolate the leader")."""
 
     slug: str
     label: str
-    groups: tuple[tuple[str, ...], ...]
+    groups: tuple[tuple[str, ...], ...] | Callable[[Simulation], Groups]
+
+    def resolve(self, sim: Simulation) -> Groups:
+        if callable(self.groups):
+            return self.groups(sim)
+        return [list(group) for group in self.groups]
+
+
+@dataclass(frozen=True)
+class Toggle:
+    """A labelled switch of the simulated system, e.g. the unsafe half-quorum rule."""
+
+    slug: str
+    label: str
+    apply: Callable[[Simulation, bool], None]
+    is_on: Callable[[Simulation], bool]
 
 
 @dataclass(frozen=True)
@@ -30,7 +48,11 @@ class Scenario:
     explain: tuple[str, ...]
     simplification: str
     presets: tuple[Preset, ...] = field(default=())
+    toggles: tuple[Toggle, ...] = field(default=())
     seed: int = 1
 
     def preset(self, slug: str) -> Preset | None:
         return next((p for p in self.presets if p.slug == slug), None)
+
+    def toggle(self, slug: str) -> Toggle | None:
+        return next((t for t in self.toggles if t.slug == slug), None)

@@ -62,6 +62,12 @@
         send({command: "seek", time_ms: Number(seek.value)});
       });
     }
+    var treeServer = document.getElementById("zk-tree-server");
+    if (treeServer) {
+      treeServer.addEventListener("change", function () {
+        document.getElementById("zk-tree-view").dataset.show = treeServer.value;
+      });
+    }
     var help = document.getElementById("help");
     var helpButton = document.getElementById("btn-help");
     if (help && helpButton) {

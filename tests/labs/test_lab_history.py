@@ -21,7 +21,7 @@ def replay(lab: Lab) -> Simulation:
     sim = Simulation.restore(lab.checkpoints[0].snapshot)
     for entry in lab.log[: lab._replayed if lab.rewound else len(lab.log)]:
         sim.run_to(entry.time, entry.processed)
-        apply_to_simulation(sim, entry.command)
+        apply_to_simulation(sim, entry.command, lab.scenario)
     sim.run_to(lab.now, lab.sim.processed)
     return sim
 

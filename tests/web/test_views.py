@@ -7,6 +7,7 @@ import re
 import pytest
 from django.core.management import call_command
 
+from coordlab.labs import registry
 from coordlab.models import LabRecord, Scenario
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,9 +19,11 @@ def scenarios():
 
 
 def test_load_scenarios_syncs_the_catalog_from_code(scenarios):
-    assert list(Scenario.objects.values_list("slug", flat=True)) == ["network-basics"]
+    slugs = list(Scenario.objects.values_list("slug", flat=True))
+    assert slugs == list(registry.scenarios()) and slugs[0] == "network-basics"
+    assert "master-election" in slugs
     call_command("load_scenarios", verbosity=0)  # idempotent
-    assert Scenario.objects.count() == 1
+    assert Scenario.objects.count() == len(slugs)
 
 
 async def test_catalog_has_a_card_per_scenario(async_client, scenarios, runtime):

@@ -1,0 +1,111 @@
+"""The ZooKeeper labs in a real browser: each scenario's main interaction does
+what its explain panel promises."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+
+def open_lab(page, server_url, slug):
+    page.goto(server_url + "/")
+    page.locator(f"#card-{slug}").get_by_role("button", name="Open lab").click()
+    expect(page).to_have_url(re.compile(r"/labs/\w+/$"))
+    expect(page.locator("#connection")).to_have_text("live")
+
+
+def forward(page, seconds):
+    """Press +5 s or +30 s and wait for the frame that shows the jump."""
+    target = int(page.locator("#lab-status").get_attribute("data-now")) + seconds * 1000
+    page.locator(f"#btn-forward-{seconds}").click()
+    page.wait_for_function(f"Number(document.getElementById('lab-status').dataset.now) >= {target}")
+
+
+def test_naive_tracker_fails_without_its_tracker(page, server_url):
+    open_lab(page, server_url, "naive-tracker")
+    forward(page, 5)
+    expect(page.locator("#metric-hops")).not_to_have_text("0")
+    page.locator("#machine-T rect").click()
+    expect(page.locator("#machine-T")).to_have_attribute("data-state", "down")
+    forward(page, 5)  # writes already past the tracker finish
+    succeeded = page.locator("#metric-succeeded").inner_text()
+    forward(page, 5)
+    expect(page.locator("#metric-succeeded")).to_have_text(succeeded)
+    expect(page.locator("#machine-M1")).to_have_attribute("data-state", "up")
+
+
+def test_master_election_hands_over_when_the_master_dies(page, server_url):
+    open_lab(page, server_url, "master-election")
+    forward(page, 5)
+    master = page.locator('.actor[data-role="master"]')
+    expect(master).to_have_count(1)
+    old = master.get_attribute("id").removeprefix("machine-")
+    expect(page.locator("#machine-A1")).to_contain_text(f"master: {old}")
+    page.locator(f"#machine-{old} rect").click()
+    expect(page.locator(f"#machine-{old}")).to_have_attribute("data-state", "down")
+    forward(page, 30)
+    new_master = page.locator('.actor[data-role="master"]')
+    expect(new_master).to_have_count(1)
+    new = new_master.get_attribute("id").removeprefix("machine-")
+    assert new != old
+    expect(page.locator("#machine-A1")).to_contain_text(f"master: {new}")
+    expect(page.locator("#metric-master")).to_have_text(new)
+    expect(page.locator("#lab-timeline")).to_contain_text("is the master now")
+    expect(page.locator('#zk-tree-view .zk-tree.reference [data-path="/clusterx/master_ip"]')).to_contain_text(new)
+    succeeded = int(page.locator("#metric-succeeded").inner_text())
+    forward(page, 5)
+    assert int(page.locator("#metric-succeeded").inner_text()) > succeeded, "writes resume"
+    page.locator(f"#machine-{old} rect").click()
+    forward(page, 5)
+    expect(page.locator(f"#machine-{old}")).to_have_attribute("data-role", "slave")
+
+
+def test_leader_election_gives_a_higher_epoch(page, server_url):
+    open_lab(page, server_url, "leader-election")
+    forward(page, 5)
+    leader = page.locator('.zk-server[data-role="leading"]')
+    expect(leader).to_have_count(1)
+    old = leader.get_attribute("id").removeprefix("machine-")
+    expect(leader).to_contain_text("e1")
+    page.locator(f"#machine-{old} circle").click()
+    forward(page, 5)
+    new_leader = page.locator('.zk-server[data-role="leading"]')
+    expect(new_leader).to_have_count(1)
+    expect(new_leader).to_contain_text("e2")
+    expect(page.locator("#lab-timeline")).to_contain_text("won the election")
+
+
+def test_a_frozen_clients_session_expires_and_its_ephemeral_node_goes(page, server_url):
+    open_lab(page, server_url, "sessions-ephemerals")
+    forward(page, 5)
+    expect(page.locator("#session-C1")).to_be_visible()
+    tree = page.locator("#zk-tree-view .zk-tree.reference")
+    expect(tree.locator('[data-path="/clusterx/master_ip"]')).to_contain_text("ephemeral")
+    page.locator("#machine-C1 rect").click()
+    forward(page, 5)
+    expect(page.locator("#session-C1")).to_have_count(0)
+    expect(tree.locator('[data-path="/clusterx/master_ip"]')).to_have_count(0)
+    expect(page.locator("#lab-timeline")).to_contain_text("expires session")
+
+
+def test_quorum_minority_stops_and_the_unsafe_switch_allows_split_brain(page, server_url):
+    open_lab(page, server_url, "quorum-split-brain")
+    forward(page, 5)
+    page.locator("#preset-split-2").click()
+    forward(page, 5)
+    for name in ("z1", "z2"):
+        expect(page.locator(f"#machine-{name}")).to_have_attribute("data-role", "looking")
+    expect(page.locator("#zk-safety")).to_have_attribute("data-ok", "true")
+    page.locator("#btn-heal").click()
+    page.locator("#toggle-half-quorum").click()
+    expect(page.locator("#toggle-half-quorum")).to_have_attribute("data-state", "on")
+    forward(page, 5)
+    page.locator("#preset-split-2").click()
+    forward(page, 30)
+    expect(page.locator('.zk-server[data-role="leading"]')).to_have_count(2)
+    expect(page.locator("#zk-safety")).to_have_attribute("data-ok", "false")
+    expect(page.locator("#zk-safety")).to_contain_text("SPLIT BRAIN")

@@ -1,0 +1,221 @@
+"""What the ZooKeeper lab page shows, computed from the simulation (read-only)."""
+
+from __future__ import annotations
+
+import math
+from itertools import combinations
+from typing import Any
+
+from coordlab.labs.lab import Lab
+from coordlab.sim import Message, Simulation
+from zookeeper_app.model import ZkServer, hex_zxid
+from zookeeper_app.model.checks import (
+    ephemerals_die_with_sessions,
+    histories_agree,
+    one_leader_per_epoch,
+    one_master,
+)
+from zookeeper_app.model.client import ZkClient
+from zookeeper_app.model.story import AppServer, NaiveAppServer, PlainStorage, StorageMachine, Tracker
+
+WIDTH, HEIGHT = 820, 470
+RING_X, RING_Y, RING_R = 230, 235, 140
+TIMELINE_LENGTH = 16
+
+#: message kind → (legend category, label)
+CATEGORIES = {
+    "Notification": "vote", "Proposal": "proposal", "Ack": "ack", "AckEpoch": "ack", "Commit": "commit",
+    "Ping": "ping", "PingReply": "ping", "FollowerInfo": "sync", "LeaderInfo": "sync", "Diff": "sync",
+    "Trunc": "sync", "Snap": "sync", "NewLeader": "sync", "UpToDate": "sync", "Request": "request",
+    "ForwardedRequest": "request", "ConnectRequest": "request", "SyncRequest": "request", "Write": "request",
+    "WhoIsMaster": "request", "Reply": "reply", "ConnectResponse": "reply", "SyncDone": "reply",
+    "WriteAck": "reply", "WriteNack": "reply", "MasterIs": "reply", "Disconnect": "reply",
+    "WatchEvent": "watch",
+}
+LEGEND = (("vote", "election vote"), ("proposal", "proposal"), ("ack", "ack"), ("commit", "commit"),
+          ("ping", "ping / heartbeat"), ("request", "request"), ("reply", "reply"), ("watch", "watch event"),
+          ("sync", "sync after election"))
+COLUMNS = ((StorageMachine, 500), (PlainStorage, 500), (Tracker, 640), (AppServer, 700),
+           (NaiveAppServer, 700), (ZkClient, 640))
+
+
+def context(lab: Lab) -> dict[str, Any]:
+    sim = lab.sim
+    servers = [n for n in sim.nodes.values() if isinstance(n, ZkServer)]
+    positions = _layout(sim, servers)
+    reference = _reference_server(servers)
+    return {
+        "width": WIDTH, "height": HEIGHT,
+        "servers": [_server(s, positions) for s in servers],
+        "actors": [_actor(sim, node, positions) for node in sim.nodes.values() if not isinstance(node, ZkServer)],
+        "links": [_link(sim, a.name, b.name, positions) for a, b in combinations(servers, 2)],
+        "sessions_lines": _session_lines(sim, positions),
+        "messages": [_message(sim, m, positions) for m in sim.network.in_flight.values()],
+        "legend": LEGEND,
+        "trees": [_tree(s) for s in servers if s.alive],
+        "reference": reference.name if reference else "",
+        "sessions": _sessions(sim, servers),
+        "metrics": _metrics(sim),
+        "safety": _safety(sim),
+        "timeline": _timeline(sim),
+        "toggles": [{"slug": t.slug, "label": t.label, "on": t.is_on(sim)} for t in lab.scenario.toggles],
+        "machine_names": list(sim.nodes),
+    }
+
+
+def _layout(sim: Simulation, servers: list[ZkServer]) -> dict[str, tuple[float, float]]:
+    positions = {}
+    for index, server in enumerate(servers):
+        angle = math.radians(-90 + index * 360 / max(1, len(servers)))
+        positions[server.name] = (round(RING_X + RING_R * math.cos(angle), 1),
+                                  round(RING_Y + RING_R * math.sin(angle), 1))
+    rows: dict[int, int] = {}
+    others = [n for n in sim.nodes.values() if not isinstance(n, ZkServer)]
+    for node in others:
+        x = next((column for kind, column in COLUMNS if isinstance(node, kind)), 640)
+        if not servers:
+            x -= 250
+        rows[x] = rows.get(x, 0) + 1
+    placed: dict[int, int] = {}
+    for node in others:
+        x = next((column for kind, column in COLUMNS if isinstance(node, kind)), 640)
+        if not servers:
+            x -= 250
+        count, index = rows[x], placed.get(x, 0)
+        placed[x] = index + 1
+        positions[node.name] = (x, round(HEIGHT / 2 + (index - (count - 1) / 2) * min(80, 400 / count), 1))
+    return positions
+
+
+def _reference_server(servers: list[ZkServer]) -> ZkServer | None:
+    serving = [s for s in servers if s.alive and s.serving]
+    return max(serving, key=lambda s: (s.state == "LEADING", s.committed_zxid), default=None)
+
+
+def _server(server: ZkServer, positions: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    x, y = positions[server.name]
+    state = server.state if server.alive else "DOWN"
+    return {"name": server.name, "x": x, "y": y, "alive": server.alive, "state": state.lower(),
+            "label": {"LEADING": "leader", "FOLLOWING": "follower", "LOOKING": "looking…", "DOWN": "✖ down"}[state],
+            "epoch": server.epoch if server.alive else "–", "zxid": hex_zxid(server.last_zxid),
+            "unsafe": server.half_quorum}
+
+
+def _actor(sim: Simulation, node: Any, positions: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    x, y = positions[node.name]
+    if not node.alive:
+        detail = "✖ down"
+    elif isinstance(node, StorageMachine):
+        detail = node.role
+    elif isinstance(node, AppServer):
+        detail = f"master: {node.cached_master or '?'}"
+    elif isinstance(node, NaiveAppServer):
+        detail = f"{node.succeeded} ok / {node.failed} failed"
+    elif isinstance(node, Tracker):
+        detail = f"tracker → {node.master}"
+    elif isinstance(node, PlainStorage):
+        detail = "master" if node.is_master else "slave"
+    else:
+        detail = getattr(node, "state", "").lower()
+    kind = type(node).__name__
+    return {"name": node.name, "x": x, "y": y, "alive": node.alive, "detail": detail, "kind": kind,
+            "role": getattr(node, "role", "")}
+
+
+def _link(sim: Simulation, a: str, b: str, positions: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    network = sim.network
+    (x1, y1), (x2, y2) = positions[a], positions[b]
+    a_to_b, b_to_a = network.is_cut(a, b), network.is_cut(b, a)
+    if network.groups and network.group_of(a) != network.group_of(b):
+        state, note = "partitioned", "✂"
+    elif a_to_b and b_to_a:
+        state, note = "cut", "✂"
+    elif a_to_b or b_to_a:
+        state, note = "one-way", "✂ " + (f"{a}→{b}" if a_to_b else f"{b}→{a}")
+    else:
+        state, note = "ok", ""
+    return {"a": a, "b": b, "x1": x1, "y1": y1, "x2": x2, "y2": y2, "state": state, "note": note,
+            "mx": round((x1 + x2) / 2, 1), "my": round((y1 + y2) / 2, 1)}
+
+
+def _session_lines(sim: Simulation, positions: dict[str, tuple[float, float]]) -> list[dict[str, Any]]:
+    lines = []
+    for node in sim.nodes.values():
+        if isinstance(node, ZkClient) and node.alive and node.server in positions and node.session:
+            (x1, y1), (x2, y2) = positions[node.name], positions[node.server]
+            lines.append({"x1": x1, "y1": y1, "x2": x2, "y2": y2, "state": node.state.lower()})
+    return lines
+
+
+def _message(sim: Simulation, message: Message, positions: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    (x1, y1), (x2, y2) = positions[message.src], positions[message.dst]
+    span = max(1, message.deliver_at - message.sent_at)
+    progress = min(1.0, max(0.0, (sim.now - message.sent_at) / span))
+    stopped = bool(message.doomed) and progress >= 0.5
+    if message.doomed:
+        progress = min(progress, 0.5)
+    category = CATEGORIES.get(message.kind, "request")
+    if message.kind == "Request" and message.body.get("xid") == -2:
+        category = "ping"
+    return {"id": message.id, "category": category, "stopped": stopped,
+            "label": f"{message.kind} {message.src} → {message.dst}",
+            "x": round(x1 + (x2 - x1) * progress, 1), "y": round(y1 + (y2 - y1) * progress, 1)}
+
+
+def _tree(server: ZkServer) -> dict[str, Any]:
+    tree = server.tree
+    rows = []
+
+    def walk(path: str, depth: int) -> None:
+        node = tree.nodes[path]
+        stat = tree.stat_of(path)
+        assert stat is not None
+        name = path if path == "/" else path.rsplit("/", 1)[1]
+        rows.append({"path": path, "name": name, "depth": depth, "data": node.data.decode(errors="replace")[:40],
+                     "version": stat.version, "ephemeral": hex(stat.ephemeralOwner) if stat.ephemeralOwner else "",
+                     "sequential": name[-10:].isdigit() and len(name) >= 10, "watchers": server.watches.count(path),
+                     "stat": {k: (hex_zxid(v) if k.endswith("zxid") else v) for k, v in vars(stat).items()}})
+        for child in tree.children_of(path):
+            walk(f"{path.rstrip('/')}/{child}", depth + 1)
+
+    walk("/", 0)
+    return {"server": server.name, "zxid": hex_zxid(server.committed_zxid), "rows": rows}
+
+
+def _sessions(sim: Simulation, servers: list[ZkServer]) -> list[dict[str, Any]]:
+    leader = next((s for s in servers if s.alive and s.state == "LEADING" and s.established), None)
+    clients = {n.session: n for n in sim.nodes.values() if isinstance(n, ZkClient) and n.session}
+    sessions = leader.tree.sessions if leader else {}
+    rows = []
+    for session, timeout in sessions.items():
+        client = clients.get(session)
+        deadline = leader.sessions.deadlines.get(session) if leader else None
+        left = max(0, deadline - sim.now) if deadline is not None else timeout
+        rows.append({"id": hex(session), "client": client.name if client else "?",
+                     "server": client.server if client and client.alive else "–", "timeout_s": timeout / 1000,
+                     "left_s": left / 1000, "percent": round(100 * min(1.0, left / timeout))})
+    return rows
+
+
+def _metrics(sim: Simulation) -> dict[str, Any]:
+    apps = [n for n in sim.nodes.values() if isinstance(n, (AppServer, NaiveAppServer))]
+    if not apps:
+        return {}
+    total = {key: sum(getattr(a, key, 0) for a in apps)
+             for key in ("attempted", "succeeded", "failed", "extra_hops", "from_cache", "asked_zookeeper")}
+    masters = [n.name for n in sim.nodes.values() if isinstance(n, StorageMachine) and n.role == "master"
+               and n.alive]
+    total["master"] = ", ".join(masters) or "none"
+    return total
+
+
+def _safety(sim: Simulation) -> dict[str, Any]:
+    violations = (one_leader_per_epoch(sim.trace_log.events) + histories_agree(sim) + one_master(sim)
+                  + ephemerals_die_with_sessions(sim))
+    return {"ok": not violations, "violations": violations}
+
+
+def _timeline(sim: Simulation) -> list[dict[str, Any]]:
+    events = [e for e in sim.trace_log.events if e.kind not in ("lost", "unhandled")][-TIMELINE_LENGTH:]
+    return [{"seq": e.seq, "time_s": e.time / 1000, "node": e.node, "kind": e.kind, "text": e.text}
+            for e in reversed(events)]
