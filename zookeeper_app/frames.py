@@ -16,6 +16,7 @@ from zookeeper_app.model.checks import (
     one_master,
 )
 from zookeeper_app.model.client import ZkClient
+from zookeeper_app.model.console import ConsoleClient
 from zookeeper_app.model.story import AppServer, NaiveAppServer, PlainStorage, StorageMachine, Tracker
 
 WIDTH, HEIGHT = 820, 470
@@ -36,7 +37,7 @@ LEGEND = (("vote", "election vote"), ("proposal", "proposal"), ("ack", "ack"), (
           ("ping", "ping / heartbeat"), ("request", "request"), ("reply", "reply"), ("watch", "watch event"),
           ("sync", "sync after election"))
 COLUMNS = ((StorageMachine, 500), (PlainStorage, 500), (Tracker, 640), (AppServer, 700),
-           (NaiveAppServer, 700), (ZkClient, 640))
+           (NaiveAppServer, 700), (ConsoleClient, 620), (ZkClient, 620))
 
 
 def context(lab: Lab) -> dict[str, Any]:
@@ -59,6 +60,8 @@ def context(lab: Lab) -> dict[str, Any]:
         "safety": _safety(sim),
         "timeline": _timeline(sim),
         "toggles": [{"slug": t.slug, "label": t.label, "on": t.is_on(sim)} for t in lab.scenario.toggles],
+        "console": _console(sim),
+        "console_ops": lab.scenario.console_ops,
         "machine_names": list(sim.nodes),
     }
 
@@ -213,6 +216,14 @@ def _safety(sim: Simulation) -> dict[str, Any]:
     violations = (one_leader_per_epoch(sim.trace_log.events) + histories_agree(sim) + one_master(sim)
                   + ephemerals_die_with_sessions(sim))
     return {"ok": not violations, "violations": violations}
+
+
+def _console(sim: Simulation) -> dict[str, Any] | None:
+    you = sim.nodes.get("you")
+    if not isinstance(you, ConsoleClient):
+        return None
+    return {"state": you.state.lower(), "server": you.server,
+            "lines": [{"time_s": line.time / 1000, "text": line.text, "kind": line.kind} for line in you.lines]}
 
 
 def _timeline(sim: Simulation) -> list[dict[str, Any]]:

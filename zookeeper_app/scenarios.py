@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from coordlab.labs.scenario import Groups, Preset, Scenario, Toggle
 from coordlab.sim import Simulation
 from zookeeper_app.model import Ensemble, ZkServer
+from zookeeper_app.model.console import OPS, ConsoleClient
 from zookeeper_app.model.story import AppServer, NaiveAppServer, PlainStorage, StorageMachine, Tracker
 
 TICK_MS = 500
@@ -14,7 +17,19 @@ SIMPLIFIED = ("No ACLs, quotas or snapshot files; each server replays its whole 
 
 
 def ensemble(seed: int, servers: int) -> Ensemble:
-    return Ensemble(servers=servers, seed=seed, tick_time=TICK_MS, latency_ms=LATENCY_MS, jitter_ms=JITTER_MS)
+    """An ensemble with the console's "you" client, slowed down to watch."""
+    ens = Ensemble(servers=servers, seed=seed, tick_time=TICK_MS, latency_ms=LATENCY_MS, jitter_ms=JITTER_MS)
+    ens.add(ConsoleClient(name="you", hosts=list(ens.server_names), timeout_ms=10_000))
+    return ens
+
+
+def console(sim: Simulation, args: dict[str, Any]) -> None:
+    you = sim.nodes["you"]
+    assert isinstance(you, ConsoleClient)
+    you.run(sim, **args)
+
+
+CONSOLE = {"console": console, "console_ops": OPS}
 
 
 def servers_of(sim: Simulation) -> list[str]:
@@ -131,8 +146,9 @@ SCENARIOS = (
             "wins, the app servers' watches fire and they switch. Writes resume.",
             "Try: restart the old master. It finds the node taken and rejoins as a slave.",
             "Slow down to 0.1x and use Step to follow a failover message by message.",
-        ),
+    ),
         simplification=SIMPLIFIED, presets=(ISOLATE_LEADER,),
+        **CONSOLE,
     ),
     Scenario(
         slug="quorum-split-brain", title="Why a majority: quorum and split brain", kind="zookeeper",
@@ -145,9 +161,10 @@ SCENARIOS = (
             "serving, and M1's side cannot write. The majority side goes on.",
             "Try: heal, switch on “UNSAFE: accept half the servers”, then split again. Now both sides elect a "
             "leader and both M1 and M2 can become master: split brain. The safety badge turns red and names it.",
-        ),
+    ),
         simplification=SIMPLIFIED + " The unsafe switch does not exist in ZooKeeper: it is here to show why.",
         presets=(split(2), ISOLATE_LEADER), toggles=(HALF_QUORUM,),
+        **CONSOLE,
     ),
     Scenario(
         slug="leader-election", title="Inside ZooKeeper: leader election", kind="zookeeper", build=build_election,
@@ -159,8 +176,9 @@ SCENARIOS = (
             "A vote is better if its epoch, then its zxid, then its server id is higher. When a majority agrees, "
             "the winner leads a new epoch.",
             "Try: pause, set 0.1x, and Step through the election one message at a time.",
-        ),
+    ),
         simplification=SIMPLIFIED, presets=(ISOLATE_LEADER,),
+        **CONSOLE,
     ),
     Scenario(
         slug="sessions-ephemerals", title="Sessions and ephemeral nodes", kind="zookeeper",
@@ -174,7 +192,8 @@ SCENARIOS = (
             "leader closes the session and the ephemeral node disappears.",
             "Try instead: kill the server C1 is connected to. C1 reconnects to another server within its timeout "
             "and keeps its session: suspended, then connected again, never expired.",
-        ),
+    ),
         simplification=SIMPLIFIED,
+        **CONSOLE,
     ),
 )

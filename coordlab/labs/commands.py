@@ -18,6 +18,8 @@ MAX_COMMAND_BYTES = 4096
 SPEEDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 MAX_FORWARD_SECONDS = 600
 MAX_NAME_LENGTH = 40
+MAX_PATH_LENGTH = 200
+MAX_DATA_LENGTH = 1000
 
 
 class CommandError(Exception):
@@ -84,6 +86,35 @@ def _time_ms(value: Any, field: str) -> int:
     return int(time_ms)
 
 
+def _op(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.isalpha() or len(value) > 20:
+        raise CommandError(f"'{field}' must name an operation.")
+    return value
+
+
+def _path(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise CommandError("A znode path starts with “/”, for example /app/config.")
+    if len(value) > MAX_PATH_LENGTH:
+        raise CommandError(f"That path is too long (at most {MAX_PATH_LENGTH} characters here).")
+    return value
+
+
+def _text(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise CommandError(f"'{field}' must be text.")
+    if len(value) > MAX_DATA_LENGTH:
+        raise CommandError(f"'{field}' is too long (at most {MAX_DATA_LENGTH} characters here).")
+    return value
+
+
+def _version(value: Any, field: str) -> int:
+    number = _number(value if value != "" else -1, field)
+    if number != int(number) or number < -1:
+        raise CommandError("A version is a whole number; -1 means any version.")
+    return int(number)
+
+
 def _slug(value: Any, field: str) -> str:
     if not isinstance(value, str) or not value or len(value) > MAX_NAME_LENGTH:
         raise CommandError(f"'{field}' must be a short name, such as a preset's.")
@@ -110,10 +141,13 @@ SCHEMA: dict[str, dict[str, Parser]] = {
     "partition": {"preset": _slug},
     "heal": {},
     "toggle": {"name": _slug, "on": _flag},
+    "console": {"op": _op, "path": _path, "data": _text, "ephemeral": _flag, "sequential": _flag,
+                "watch": _flag, "version": _version},
 }
 DEFAULTS: dict[str, dict[str, Any]] = {
     "cut": {"both_ways": True},
     "restore": {"both_ways": True},
+    "console": {"data": "", "ephemeral": False, "sequential": False, "watch": False, "version": -1},
 }
 
 

@@ -196,6 +196,13 @@ class Lab:
             raise CommandError(f"“{found.label}” does not apply right now.")
         return self._record({"command": "partition", "groups": groups}, f"{found.label}.")
 
+    def do_console(self, **args: Any) -> str:
+        if self.scenario.console is None:
+            raise CommandError("This lab has no console.")
+        if args["op"] not in self.scenario.console_ops:
+            raise CommandError(f"Unknown operation '{args['op']}' (try: {', '.join(self.scenario.console_ops)}).")
+        return self._record({"command": "console", **args}, "Sent: the answer appears in the console.")
+
     def do_toggle(self, name: str, on: bool) -> str:
         found = self.scenario.toggle(name)
         if found is None:
@@ -297,5 +304,7 @@ def apply_to_simulation(sim: Simulation, command: dict[str, Any], scenario: Scen
         sim.trace("lab", "note", command["text"])
     elif toggle is not None:
         toggle.apply(sim, command["on"])
+    elif name == "console" and scenario.console is not None:
+        scenario.console(sim, {k: v for k, v in command.items() if k != "command"})
     else:
         raise ValueError(f"not a simulation command: {name}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from coordlab.sim import Simulation
 
@@ -49,6 +50,8 @@ class Scenario:
     simplification: str
     presets: tuple[Preset, ...] = field(default=())
     toggles: tuple[Toggle, ...] = field(default=())
+    console: Callable[[Simulation, dict[str, Any]], None] | None = None
+    console_ops: tuple[str, ...] = ()
     seed: int = 1
 
     def preset(self, slug: str) -> Preset | None:

@@ -109,3 +109,33 @@ def test_quorum_minority_stops_and_the_unsafe_switch_allows_split_brain(page, se
     expect(page.locator('.zk-server[data-role="leading"]')).to_have_count(2)
     expect(page.locator("#zk-safety")).to_have_attribute("data-ok", "false")
     expect(page.locator("#zk-safety")).to_contain_text("SPLIT BRAIN")
+
+
+def test_the_console_runs_zookeeper_commands_with_real_error_names_and_watches(page, server_url):
+    open_lab(page, server_url, "leader-election")
+    forward(page, 5)
+    console = page.locator("#zk-console")
+    lines = page.locator("#zk-console-lines")
+
+    def run(op, path, data="", **flags):
+        console.locator("select[name=op]").select_option(op)
+        console.locator("input[name=path]").fill(path)
+        console.locator("input[name=data]").fill(data)
+        for flag in ("ephemeral", "sequential", "watch"):
+            console.locator(f"input[name={flag}]").set_checked(flags.get(flag, False))
+        console.get_by_role("button", name="Run").click()
+
+    run("create", "/hello", "hi", ephemeral=True)
+    expect(lines).to_contain_text("create: created /hello")
+    expect(page.locator('#zk-tree-view .zk-tree.reference [data-path="/hello"]')).to_contain_text("ephemeral")
+    run("create", "/hello", "again")
+    expect(lines).to_contain_text("create: NodeExistsError (NODEEXISTS)")
+    run("create", "/q/item-", sequential=True)
+    expect(lines).to_contain_text("create: NoNodeError (NONODE)")
+    run("create", "hello")
+    expect(page.locator("#lab-notice")).to_contain_text("A znode path starts with")
+    run("get", "/hello", watch=True)
+    expect(lines).to_contain_text("get: “hi”")
+    run("set", "/hello", "changed")
+    expect(lines).to_contain_text("watch fired: CHANGED /hello")
+    expect(page.locator("#lab-timeline")).to_contain_text("Your watch fired: CHANGED on /hello.")

@@ -1,0 +1,91 @@
+"""The lab's "you" client: ZooKeeper commands typed by a learner, with results
+and watch events written as lines everyone watching the lab can read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from coordlab.sim import Simulation, serializable
+
+from .client import ZkClient
+from .codes import Code
+from .errors import EXCEPTIONS
+from .prep import CreateRequest, DeleteRequest, SetDataRequest
+
+OPS = ("create", "get", "set", "delete", "exists", "children", "sync")
+MAX_LINES = 12
+
+
+@serializable
+@dataclass
+class ConsoleLine:
+    time: int
+    text: str
+    kind: str  # "command" | "ok" | "error" | "watch"
+
+
+@serializable
+@dataclass
+class ConsoleClient(ZkClient):
+    lines: list[ConsoleLine] = field(default_factory=list)
+    asked: dict[int, str] = field(default_factory=dict)
+
+    def start(self, sim: Simulation) -> None:
+        self.connect(sim)
+
+    def run(self, sim: Simulation, op: str, path: str, data: str, ephemeral: bool, sequential: bool,
+            watch: bool, version: int) -> None:
+        """Send one console command; its answer arrives later as a line."""
+        flags = " ".join(f for f, on in (("-e", ephemeral), ("-s", sequential), ("-w", watch)) if on)
+        shown = f"{op} {flags} {path}".replace("  ", " ") + (f" “{data}”" if op in ("create", "set") else "")
+        if version != -1 and op in ("set", "delete"):
+            shown += f" (version {version})"
+        request: Any = {
+            "create": lambda: CreateRequest(path, data.encode(), ephemeral, sequential),
+            "set": lambda: SetDataRequest(path, data.encode(), version),
+            "delete": lambda: DeleteRequest(path, version),
+            "get": lambda: {"op": "getData", "path": path, "watch": watch},
+            "exists": lambda: {"op": "exists", "path": path, "watch": watch},
+            "children": lambda: {"op": "getChildren", "path": path, "watch": watch},
+            "sync": lambda: {"op": "sync", "path": path},
+        }[op]()
+        xid = self.submit(sim, request)
+        self.asked[xid] = op
+        self.say(sim, "command", f"you: {shown}" + ("" if self.state == "CONNECTED" else " (queued: not connected)"))
+
+    def say(self, sim: Simulation, kind: str, text: str) -> None:
+        self.lines.append(ConsoleLine(sim.now, text, kind))
+        del self.lines[:-MAX_LINES]
+
+    def on_reply(self, sim: Simulation, xid: int, code: Code, result: Any) -> None:
+        op = self.asked.pop(xid, "")
+        if not op:
+            return
+        if code != Code.OK:
+            name = EXCEPTIONS[code].__name__ if code in EXCEPTIONS else code.name
+            self.say(sim, "error", f"{op}: {name} ({code.name})")
+            return
+        self.say(sim, "ok", f"{op}: {describe(op, result)}")
+
+    def on_watch(self, sim: Simulation, event: str, path: str) -> None:
+        self.say(sim, "watch", f"watch fired: {event} {path}")
+        sim.trace(self.name, "watch", f"Your watch fired: {event} on {path}.", event=event, path=path)
+
+
+def describe(op: str, result: Any) -> str:
+    if op == "create":
+        return f"created {result[0]}"
+    if op == "set":
+        return f"ok, version {result[1].version}"
+    if op == "delete":
+        return "deleted"
+    if op == "get":
+        data, stat = result
+        return f"“{data.decode(errors='replace')}” (version {stat.version}, mzxid {hex(stat.mzxid)})"
+    if op == "exists":
+        return "no such node" if result is None else f"exists (version {result.version}, " \
+            f"{'ephemeral' if result.ephemeralOwner else 'persistent'})"
+    if op == "children":
+        return ", ".join(result[0]) or "(no children)"
+    return "synced"
