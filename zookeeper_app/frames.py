@@ -19,8 +19,9 @@ from zookeeper_app.model.client import ZkClient
 from zookeeper_app.model.console import ConsoleClient
 from zookeeper_app.model.story import AppServer, NaiveAppServer, PlainStorage, StorageMachine, Tracker
 
-WIDTH, HEIGHT = 820, 470
-RING_X, RING_Y, RING_R = 230, 235, 140
+WIDTH, HEIGHT = 920, 500
+RING_X, RING_Y, RING_R = 240, 250, 150
+FRESH_MS = 1500  # a znode changed this recently flashes
 TIMELINE_LENGTH = 16
 
 #: message kind → (legend category, label)
@@ -36,8 +37,8 @@ CATEGORIES = {
 LEGEND = (("vote", "election vote"), ("proposal", "proposal"), ("ack", "ack"), ("commit", "commit"),
           ("ping", "ping / heartbeat"), ("request", "request"), ("reply", "reply"), ("watch", "watch event"),
           ("sync", "sync after election"))
-COLUMNS = ((StorageMachine, 500), (PlainStorage, 500), (Tracker, 640), (AppServer, 700),
-           (NaiveAppServer, 700), (ConsoleClient, 620), (ZkClient, 620))
+COLUMNS = ((StorageMachine, 520), (PlainStorage, 520), (Tracker, 690), (AppServer, 840),
+           (NaiveAppServer, 840), (ConsoleClient, 690), (ZkClient, 690))
 
 
 def context(lab: Lab) -> dict[str, Any]:
@@ -53,7 +54,7 @@ def context(lab: Lab) -> dict[str, Any]:
         "sessions_lines": _session_lines(sim, positions),
         "messages": [_message(sim, m, positions) for m in sim.network.in_flight.values()],
         "legend": LEGEND,
-        "trees": [_tree(s) for s in servers if s.alive],
+        "trees": [_tree(s, sim.now) for s in servers if s.alive],
         "reference": reference.name if reference else "",
         "sessions": _sessions(sim, servers),
         "metrics": _metrics(sim),
@@ -86,7 +87,7 @@ def _layout(sim: Simulation, servers: list[ZkServer]) -> dict[str, tuple[float, 
             x -= 250
         count, index = rows[x], placed.get(x, 0)
         placed[x] = index + 1
-        positions[node.name] = (x, round(HEIGHT / 2 + (index - (count - 1) / 2) * min(80, 400 / count), 1))
+        positions[node.name] = (x, round(HEIGHT / 2 + (index - (count - 1) / 2) * min(84, 440 / count), 1))
     return positions
 
 
@@ -165,7 +166,7 @@ def _message(sim: Simulation, message: Message, positions: dict[str, tuple[float
             "x": round(x1 + (x2 - x1) * progress, 1), "y": round(y1 + (y2 - y1) * progress, 1)}
 
 
-def _tree(server: ZkServer) -> dict[str, Any]:
+def _tree(server: ZkServer, now: int) -> dict[str, Any]:
     tree = server.tree
     rows = []
 
@@ -174,7 +175,9 @@ def _tree(server: ZkServer) -> dict[str, Any]:
         stat = tree.stat_of(path)
         assert stat is not None
         name = path if path == "/" else path.rsplit("/", 1)[1]
+        changed = max(stat.mtime, stat.ctime)
         rows.append({"path": path, "name": name, "depth": depth, "data": node.data.decode(errors="replace")[:40],
+                     "fresh": path != "/" and now - changed < FRESH_MS and stat.czxid > 0,
                      "version": stat.version, "ephemeral": hex(stat.ephemeralOwner) if stat.ephemeralOwner else "",
                      "sequential": name[-10:].isdigit() and len(name) >= 10, "watchers": server.watches.count(path),
                      "stat": {k: (hex_zxid(v) if k.endswith("zxid") else v) for k, v in vars(stat).items()}})
@@ -206,6 +209,7 @@ def _metrics(sim: Simulation) -> dict[str, Any]:
         return {}
     total = {key: sum(getattr(a, key, 0) for a in apps)
              for key in ("attempted", "succeeded", "failed", "extra_hops", "from_cache", "asked_zookeeper")}
+    total["without_master_s"] = max((getattr(a, "without_master_ms", 0) for a in apps), default=0) / 1000
     masters = [n.name for n in sim.nodes.values() if isinstance(n, StorageMachine) and n.role == "master"
                and n.alive]
     total["master"] = ", ".join(masters) or "none"

@@ -70,12 +70,12 @@ def test_leader_election_gives_a_higher_epoch(page, server_url):
     leader = page.locator('.zk-server[data-role="leading"]')
     expect(leader).to_have_count(1)
     old = leader.get_attribute("id").removeprefix("machine-")
-    expect(leader).to_contain_text("e1")
+    expect(leader).to_contain_text("epoch 1")
     page.locator(f"#machine-{old} circle").click()
     forward(page, 5)
     new_leader = page.locator('.zk-server[data-role="leading"]')
     expect(new_leader).to_have_count(1)
-    expect(new_leader).to_contain_text("e2")
+    expect(new_leader).to_contain_text("epoch 2")
     expect(page.locator("#lab-timeline")).to_contain_text("won the election")
 
 

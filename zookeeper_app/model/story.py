@@ -101,6 +101,7 @@ class AppServer(ZkClient):
     failed: int = 0
     from_cache: int = 0
     asked_zookeeper: int = 0
+    without_master_ms: int = 0
 
     def start(self, sim: Simulation) -> None:
         self.connect(sim)
@@ -146,6 +147,7 @@ class AppServer(ZkClient):
         self.attempted += 1
         if not self.cached_master:
             self.failed += 1
+            self.without_master_ms += self.write_every_ms
             self.read_master(sim)
             return
         self.from_cache += 1
