@@ -22,7 +22,7 @@ from zookeeper_app.model.story import AppServer, NaiveAppServer, PlainStorage, S
 WIDTH, HEIGHT = 920, 500
 RING_X, RING_Y, RING_R = 240, 250, 150
 FRESH_MS = 1500  # a znode changed this recently flashes
-TIMELINE_LENGTH = 16
+TIMELINE_LENGTH = 24
 
 #: message kind → (legend category, label)
 CATEGORIES = {
@@ -219,7 +219,11 @@ def _metrics(sim: Simulation) -> dict[str, Any]:
 def _safety(sim: Simulation) -> dict[str, Any]:
     violations = (one_leader_per_epoch(sim.trace_log.events) + histories_agree(sim) + one_master(sim)
                   + ephemerals_die_with_sessions(sim))
-    return {"ok": not violations, "violations": violations}
+    # the events behind a violation: each current leader's rise, and each master's
+    leaders = {n.name for n in sim.nodes.values() if isinstance(n, ZkServer) and n.alive and n.state == "LEADING"}
+    causes = [{"seq": e.seq, "time_s": e.time / 1000, "text": e.text} for e in sim.trace_log.events
+              if (e.kind == "established" and e.node in leaders) or e.kind in ("master", "unsafe")][-6:]
+    return {"ok": not violations, "violations": violations, "causes": causes if violations else []}
 
 
 def _console(sim: Simulation) -> dict[str, Any] | None:

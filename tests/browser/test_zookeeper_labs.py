@@ -109,6 +109,10 @@ def test_quorum_minority_stops_and_the_unsafe_switch_allows_split_brain(page, se
     expect(page.locator('.zk-server[data-role="leading"]')).to_have_count(2)
     expect(page.locator("#zk-safety")).to_have_attribute("data-ok", "false")
     expect(page.locator("#zk-safety")).to_contain_text("SPLIT BRAIN")
+    cause = page.locator("#zk-safety .causes a").last
+    expect(cause).to_be_visible()
+    target = cause.get_attribute("href")
+    expect(page.locator(target)).to_contain_text(re.compile(r"leads epoch|is the master now"))
 
 
 def test_the_console_runs_zookeeper_commands_with_real_error_names_and_watches(page, server_url):
@@ -139,3 +143,26 @@ def test_the_console_runs_zookeeper_commands_with_real_error_names_and_watches(p
     run("set", "/hello", "changed")
     expect(lines).to_contain_text("watch fired: CHANGED /hello")
     expect(page.locator("#lab-timeline")).to_contain_text("Your watch fired: CHANGED on /hello.")
+
+
+def test_two_viewers_stay_in_step_through_a_slow_failover(browser, page, server_url):
+    open_lab(page, server_url, "leader-election")
+    forward(page, 5)
+    other = browser.new_context().new_page()
+    other.goto(page.url)
+    expect(other.locator("#connection")).to_have_text("live")
+    leader = page.locator('.zk-server[data-role="leading"]').get_attribute("id")
+    page.locator(f"#{leader} circle").click()
+    page.locator("#speed").select_option("0.1")
+    expect(other.locator("#lab-status")).to_have_attribute("data-speed", "0.1")
+    page.locator("#btn-pause").click()
+    expect(other.locator("#lab-status")).to_have_attribute("data-playing", "false")
+    for _ in range(3):
+        now = page.locator("#lab-status").get_attribute("data-now")
+        page.locator("#btn-step").click()
+        expect(page.locator("#lab-notice")).to_contain_text("Stepped to")
+        expect(page.locator("#lab-status")).not_to_have_attribute("data-now", now)
+    stepped_to = page.locator("#lab-status").get_attribute("data-now")
+    expect(other.locator("#lab-status")).to_have_attribute("data-now", stepped_to)
+    expect(other.locator(f"#{leader}")).to_have_attribute("data-state", "down")
+    other.context.close()
