@@ -7,6 +7,7 @@ from itertools import combinations
 from typing import Any
 
 from coordlab.labs.lab import Lab
+from coordlab.picture import link_view, message_view, timeline
 from coordlab.sim import Message, Simulation
 from zookeeper_app.model import ZkServer, hex_zxid
 from zookeeper_app.model.checks import (
@@ -50,7 +51,7 @@ def context(lab: Lab) -> dict[str, Any]:
         "width": WIDTH, "height": HEIGHT,
         "servers": [_server(s, positions) for s in servers],
         "actors": [_actor(sim, node, positions) for node in sim.nodes.values() if not isinstance(node, ZkServer)],
-        "links": [_link(sim, a.name, b.name, positions) for a, b in combinations(servers, 2)],
+        "links": [link_view(sim, a.name, b.name, positions) for a, b in combinations(servers, 2)],
         "sessions_lines": _session_lines(sim, positions),
         "messages": [_message(sim, m, positions) for m in sim.network.in_flight.values()],
         "legend": LEGEND,
@@ -59,7 +60,7 @@ def context(lab: Lab) -> dict[str, Any]:
         "sessions": _sessions(sim, servers),
         "metrics": _metrics(sim),
         "safety": _safety(sim),
-        "timeline": _timeline(sim),
+        "timeline": timeline(sim, TIMELINE_LENGTH),
         "toggles": [{"slug": t.slug, "label": t.label, "on": t.is_on(sim)} for t in lab.scenario.toggles],
         "console": _console(sim),
         "console_ops": lab.scenario.console_ops,
@@ -126,22 +127,6 @@ def _actor(sim: Simulation, node: Any, positions: dict[str, tuple[float, float]]
             "role": getattr(node, "role", "")}
 
 
-def _link(sim: Simulation, a: str, b: str, positions: dict[str, tuple[float, float]]) -> dict[str, Any]:
-    network = sim.network
-    (x1, y1), (x2, y2) = positions[a], positions[b]
-    a_to_b, b_to_a = network.is_cut(a, b), network.is_cut(b, a)
-    if network.groups and network.group_of(a) != network.group_of(b):
-        state, note = "partitioned", "✂"
-    elif a_to_b and b_to_a:
-        state, note = "cut", "✂"
-    elif a_to_b or b_to_a:
-        state, note = "one-way", "✂ " + (f"{a}→{b}" if a_to_b else f"{b}→{a}")
-    else:
-        state, note = "ok", ""
-    return {"a": a, "b": b, "x1": x1, "y1": y1, "x2": x2, "y2": y2, "state": state, "note": note,
-            "mx": round((x1 + x2) / 2, 1), "my": round((y1 + y2) / 2, 1)}
-
-
 def _session_lines(sim: Simulation, positions: dict[str, tuple[float, float]]) -> list[dict[str, Any]]:
     lines = []
     for node in sim.nodes.values():
@@ -152,18 +137,10 @@ def _session_lines(sim: Simulation, positions: dict[str, tuple[float, float]]) -
 
 
 def _message(sim: Simulation, message: Message, positions: dict[str, tuple[float, float]]) -> dict[str, Any]:
-    (x1, y1), (x2, y2) = positions[message.src], positions[message.dst]
-    span = max(1, message.deliver_at - message.sent_at)
-    progress = min(1.0, max(0.0, (sim.now - message.sent_at) / span))
-    stopped = bool(message.doomed) and progress >= 0.5
-    if message.doomed:
-        progress = min(progress, 0.5)
     category = CATEGORIES.get(message.kind, "request")
     if message.kind == "Request" and message.body.get("xid") == -2:
         category = "ping"
-    return {"id": message.id, "category": category, "stopped": stopped,
-            "label": f"{message.kind} {message.src} → {message.dst}",
-            "x": round(x1 + (x2 - x1) * progress, 1), "y": round(y1 + (y2 - y1) * progress, 1)}
+    return {**message_view(sim, message, positions), "category": category}
 
 
 def _tree(server: ZkServer, now: int) -> dict[str, Any]:
@@ -232,9 +209,3 @@ def _console(sim: Simulation) -> dict[str, Any] | None:
         return None
     return {"state": you.state.lower(), "server": you.server,
             "lines": [{"time_s": line.time / 1000, "text": line.text, "kind": line.kind} for line in you.lines]}
-
-
-def _timeline(sim: Simulation) -> list[dict[str, Any]]:
-    events = [e for e in sim.trace_log.events if e.kind not in ("lost", "unhandled")][-TIMELINE_LENGTH:]
-    return [{"seq": e.seq, "time_s": e.time / 1000, "node": e.node, "kind": e.kind, "text": e.text}
-            for e in reversed(events)]
