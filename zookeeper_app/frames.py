@@ -21,7 +21,7 @@ from zookeeper_app.model.console import ConsoleClient
 from zookeeper_app.model.story import AppServer, NaiveAppServer, PlainStorage, StorageMachine, Tracker
 
 WIDTH, HEIGHT = 920, 500
-RING_X, RING_Y, RING_R = 240, 250, 150
+RING_X, RING_Y, RING_R = 230, 240, 170
 FRESH_MS = 1500  # a znode changed this recently flashes
 TIMELINE_LENGTH = 24
 
@@ -35,9 +35,11 @@ CATEGORIES = {
     "WriteAck": "reply", "WriteNack": "reply", "MasterIs": "reply", "Disconnect": "reply",
     "WatchEvent": "watch",
 }
-LEGEND = (("vote", "election vote"), ("proposal", "proposal"), ("ack", "ack"), ("commit", "commit"),
-          ("ping", "ping / heartbeat"), ("request", "request"), ("reply", "reply"), ("watch", "watch event"),
-          ("sync", "sync after election"))
+#: category → (marker, legend label): a shape as well as a colour, so colour is not the only clue
+MARKERS = {"vote": ("◆", "election vote"), "proposal": ("■", "proposal"), "ack": ("▲", "ack"),
+           "commit": ("★", "commit"), "ping": ("●", "ping / heartbeat"), "request": ("▶", "request"),
+           "reply": ("◀", "reply"), "watch": ("✱", "watch event"), "sync": ("⬟", "sync after election")}
+LEGEND = tuple((category, marker, label) for category, (marker, label) in MARKERS.items())
 COLUMNS = ((StorageMachine, 520), (PlainStorage, 520), (Tracker, 690), (AppServer, 840),
            (NaiveAppServer, 840), (ConsoleClient, 690), (ZkClient, 690))
 
@@ -140,7 +142,7 @@ def _message(sim: Simulation, message: Message, positions: dict[str, tuple[float
     category = CATEGORIES.get(message.kind, "request")
     if message.kind == "Request" and message.body.get("xid") == -2:
         category = "ping"
-    return {**message_view(sim, message, positions), "category": category}
+    return {**message_view(sim, message, positions), "category": category, "marker": MARKERS[category][0]}
 
 
 def _tree(server: ZkServer, now: int) -> dict[str, Any]:
