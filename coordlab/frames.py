@@ -17,15 +17,21 @@ from coordlab.labs.commands import SPEEDS
 from coordlab.labs.lab import Lab
 from zookeeper_app import frames as zookeeper_frames
 
-#: lab kind → (context builder, panels of its page, fragments of its frames)
-KINDS: dict[str, tuple[Callable[[Lab], dict[str, Any]], str, str]] = {
-    "basics": (basics_frames.context, "basics/page_panels.html", "basics/frame_panels.html"),
-    "zookeeper": (zookeeper_frames.context, "zookeeper/page_panels.html", "zookeeper/frame_panels.html"),
+ZOOKEEPER_FRAGMENTS = ("zookeeper/partials/toggles.html", "zookeeper/partials/ensemble.html",
+                       "zookeeper/partials/safety.html", "zookeeper/partials/metrics.html",
+                       "zookeeper/partials/tree.html", "zookeeper/partials/sessions.html",
+                       "zookeeper/partials/console.html")
+
+#: lab kind → (context builder, panels of its page, the fragments its frames update)
+KINDS: dict[str, tuple[Callable[[Lab], dict[str, Any]], str, tuple[str, ...]]] = {
+    "basics": (basics_frames.context, "basics/page_panels.html",
+               ("basics/partials/network.html", "basics/partials/beliefs.html")),
+    "zookeeper": (zookeeper_frames.context, "zookeeper/page_panels.html", ZOOKEEPER_FRAGMENTS),
 }
 
 
 def lab_context(lab: Lab) -> dict[str, Any]:
-    build, page_panels, frame_panels = KINDS[lab.scenario.kind]
+    build, page_panels, _ = KINDS[lab.scenario.kind]
     return {
         "lab": lab,
         "scenario": lab.scenario,
@@ -40,7 +46,6 @@ def lab_context(lab: Lab) -> dict[str, Any]:
         },
         "speeds": SPEEDS,
         "page_panels": page_panels,
-        "frame_panels": frame_panels,
         **build(lab),
     }
 
@@ -49,5 +54,10 @@ def page_context(lab: Lab) -> dict[str, Any]:
     return {**lab_context(lab), "oob": False}
 
 
-def render_frame(lab: Lab) -> str:
-    return render_to_string("labs/frame.html", {**lab_context(lab), "oob": True})
+def render_frame(lab: Lab) -> list[str]:
+    """The lab's fragments, each an out-of-band swap, in a fixed order (the engine
+    sends only those that changed since the previous frame)."""
+    context = {**lab_context(lab), "oob": True}
+    templates = ("labs/partials/status.html", *KINDS[lab.scenario.kind][2], "labs/partials/timeline.html")
+    return [render_to_string(template, context) for template in templates
+            if template != "zookeeper/partials/console.html" or context.get("console_ops")]

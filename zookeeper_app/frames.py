@@ -57,7 +57,7 @@ def context(lab: Lab) -> dict[str, Any]:
         "sessions_lines": _session_lines(sim, positions),
         "messages": [_message(sim, m, positions) for m in sim.network.in_flight.values()],
         "legend": LEGEND,
-        "trees": [_tree(s, sim.now) for s in servers if s.alive],
+        "trees": _trees(servers, sim.now),
         "reference": reference.name if reference else "",
         "sessions": _sessions(sim, servers),
         "metrics": _metrics(sim),
@@ -145,7 +145,23 @@ def _message(sim: Simulation, message: Message, positions: dict[str, tuple[float
     return {**message_view(sim, message, positions), "category": category, "marker": MARKERS[category][0]}
 
 
-def _tree(server: ZkServer, now: int) -> dict[str, Any]:
+def _trees(servers: list[ZkServer], now: int) -> list[dict[str, Any]]:
+    """One tree per distinct state: servers that applied the same zxid hold the same tree,
+    so the frame carries it once (watch counts are summed over all servers)."""
+    alive = [s for s in servers if s.alive]
+    watchers: dict[str, int] = {}
+    for server in alive:
+        for table in (server.watches.data, server.watches.child):
+            for path, sessions in table.items():
+                watchers[path] = watchers.get(path, 0) + len(sessions)
+    trees = []
+    for zxid in sorted({s.committed_zxid for s in alive}, reverse=True):
+        holders = [s for s in alive if s.committed_zxid == zxid]
+        trees.append({**_tree(holders[0], now, watchers), "servers": " ".join(s.name for s in holders)})
+    return trees
+
+
+def _tree(server: ZkServer, now: int, watchers: dict[str, int]) -> dict[str, Any]:
     tree = server.tree
     rows = []
 
@@ -158,7 +174,7 @@ def _tree(server: ZkServer, now: int) -> dict[str, Any]:
         rows.append({"path": path, "name": name, "depth": depth, "data": node.data.decode(errors="replace")[:40],
                      "fresh": path != "/" and now - changed < FRESH_MS and stat.czxid > 0,
                      "version": stat.version, "ephemeral": hex(stat.ephemeralOwner) if stat.ephemeralOwner else "",
-                     "sequential": name[-10:].isdigit() and len(name) >= 10, "watchers": server.watches.count(path),
+                     "sequential": name[-10:].isdigit() and len(name) >= 10, "watchers": watchers.get(path, 0),
                      "stat": {k: (hex_zxid(v) if k.endswith("zxid") else v) for k, v in vars(stat).items()}})
         for child in tree.children_of(path):
             walk(f"{path.rstrip('/')}/{child}", depth + 1)

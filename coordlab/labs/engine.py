@@ -23,7 +23,12 @@ logger = logging.getLogger(__name__)
 LAB_ID_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
 LAB_ID_LENGTH = 8
 
-Render = Callable[[Lab], str]
+Render = Callable[[Lab], list[str]]
+
+#: every FULL_FRAME_EVERY frames, and for a new viewer, a frame carries every
+#: fragment; in between only the fragments that changed (a viewer that missed
+#: one is whole again within a second or two)
+FULL_FRAME_EVERY = 20
 Publish = Callable[[str, int, str], Awaitable[None]]
 
 
@@ -48,6 +53,8 @@ class Engine:
         self.viewers: dict[str, int] = {}
         self.rendered: dict[str, int] = {}
         self.frame_seq: dict[str, int] = {}
+        self.fragments: dict[str, list[str]] = {}
+        self.since_full: dict[str, int] = {}
 
     # -- labs ----------------------------------------------------------------
 
@@ -78,6 +85,7 @@ class Engine:
         self.lab(lab_id)
         self.viewers[lab_id] = self.viewers.get(lab_id, 0) + 1
         self.rendered.pop(lab_id, None)
+        self.fragments.pop(lab_id, None)  # the newcomer needs a full frame
 
     def viewer_left(self, lab_id: str) -> None:
         count = self.viewers.get(lab_id, 0) - 1
@@ -111,13 +119,25 @@ class Engine:
                 lab.advance(wall_ms)
                 if self.rendered.get(lab_id) == lab.version:
                     continue
-                frame = self.render(lab)
+                fragments = self.render(lab)
             except Exception:
                 logger.exception("lab %s failed; pausing it", lab_id)
                 lab.playing = False
                 lab.version += 1
                 continue
             self.rendered[lab_id] = lab.version
+            frame = self.changed_fragments(lab_id, fragments)
             seq = self.frame_seq.get(lab_id, 0) + 1
             self.frame_seq[lab_id] = seq
             await self.publish(lab_id, seq, frame)
+
+    def changed_fragments(self, lab_id: str, fragments: list[str]) -> str:
+        """The frame to send: every fragment now and then, otherwise only the changed ones."""
+        previous = self.fragments.get(lab_id)
+        self.fragments[lab_id] = fragments
+        since = self.since_full.get(lab_id, 0) + 1
+        if previous is None or len(previous) != len(fragments) or since >= FULL_FRAME_EVERY:
+            self.since_full[lab_id] = 0
+            return "".join(fragments)
+        self.since_full[lab_id] = since
+        return "".join(new for new, old in zip(fragments, previous, strict=True) if new != old)

@@ -19,7 +19,7 @@ class Published(list):
 
 def make_engine():
     published = Published()
-    engine = Engine(render=lambda lab: f"t={lab.now}", publish=published)
+    engine = Engine(render=lambda lab: [f"t={lab.now}"], publish=published)
     return engine, published
 
 
@@ -52,7 +52,7 @@ async def test_a_lab_whose_render_fails_is_paused_and_others_go_on():
     def render(lab):
         if lab.id == "broken":
             raise RuntimeError("bug")
-        return "ok"
+        return ["ok"]
 
     engine = Engine(render=render, publish=published)
     broken = engine.start_lab(get("network-basics"), lab_id="broken")
@@ -143,3 +143,21 @@ async def test_fanout_sends_one_encoded_message_to_every_local_viewer():
     finally:
         relay.cancel()
         await fanout.stop()
+
+
+async def test_frames_carry_only_changed_fragments_between_full_frames():
+    from coordlab.labs.engine import FULL_FRAME_EVERY
+
+    published = Published()
+    engine = Engine(render=lambda lab: [f"<a>{lab.now}</a>", "<b>same</b>"], publish=published)
+    lab = engine.start_lab(get("network-basics"))
+    engine.viewer_joined(lab.id)
+    for _ in range(FULL_FRAME_EVERY + 1):
+        await engine.tick(50)
+    frames = [html for _, _, html in published]
+    assert frames[0] == "<a>50</a><b>same</b>", "the first frame is full"
+    assert frames[1] == "<a>100</a>", "then only what changed"
+    assert frames[FULL_FRAME_EVERY] == f"<a>{50 * (FULL_FRAME_EVERY + 1)}</a><b>same</b>", "and full again"
+    engine.viewer_joined(lab.id)
+    await engine.tick(50)
+    assert published[-1][2].endswith("<b>same</b>"), "a new viewer gets a full frame"
