@@ -72,7 +72,7 @@ def render_run(lab: object) -> tuple[float, int]:
         start = time.perf_counter()
         html = render_frame(lab)  # type: ignore[arg-type]
         spent += time.perf_counter() - start
-    return spent / FRAMES, len(html.encode())
+    return spent / FRAMES, len("".join(html).encode())
 
 
 def setup_django(var_dir: str) -> None:
