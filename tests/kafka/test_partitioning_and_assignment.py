@@ -89,3 +89,20 @@ def test_errors_carry_kafkas_codes_and_names():
     assert (errors.NotEnoughReplicasError.errno, errors.NotEnoughReplicasAfterAppendError.errno) == (19, 20)
     assert errors.NotEnoughReplicasError.retriable and not errors.TopicAlreadyExistsError.retriable
     assert issubclass(errors.KafkaTimeoutError, errors.KafkaError)
+
+
+def test_assignors_match_kafkas_mixed_topic_tests():
+    # RangeAssignorTest / RoundRobinAssignorTest.testMultipleConsumersMixedTopics:
+    # topic1 has 3 partitions, topic2 has 2; consumer1 → topic1, consumer2 → both, consumer3 → topic1
+    topics = {"topic1": 3, "topic2": 2}
+    subscriptions = {"consumer1": ["topic1"], "consumer2": ["topic1", "topic2"], "consumer3": ["topic1"]}
+    expected = {"consumer1": [("topic1", 0)], "consumer2": [("topic1", 1), ("topic2", 0), ("topic2", 1)],
+                "consumer3": [("topic1", 2)]}
+    assert range_assign(topics, subscriptions) == expected
+    assert round_robin_assign(topics, subscriptions) == expected
+
+
+def test_key_to_partition_matches_the_streams_test_comment():
+    # streams/src/test/.../KTableKTableForeignKeyInnerJoinMultiIntegrationTest: String keys, 3 partitions
+    expected = {"0": 2, "1": 0, "2": 2, "3": 2, "4": 1, "5": 0, "6": 1, "7": 0, "8": 0, "9": 2}
+    assert {key: partition_for_key(key.encode(), 3) for key in expected} == expected
