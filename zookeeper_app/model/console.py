@@ -41,15 +41,7 @@ class ConsoleClient(ZkClient):
         shown = f"{op} {flags} {path}".replace("  ", " ") + (f" “{data}”" if op in ("create", "set") else "")
         if version != -1 and op in ("set", "delete"):
             shown += f" (version {version})"
-        request: Any = {
-            "create": lambda: CreateRequest(path, data.encode(), ephemeral, sequential),
-            "set": lambda: SetDataRequest(path, data.encode(), version),
-            "delete": lambda: DeleteRequest(path, version),
-            "get": lambda: {"op": "getData", "path": path, "watch": watch},
-            "exists": lambda: {"op": "exists", "path": path, "watch": watch},
-            "children": lambda: {"op": "getChildren", "path": path, "watch": watch},
-            "sync": lambda: {"op": "sync", "path": path},
-        }[op]()
+        request = build_request(op, path, data, ephemeral, sequential, watch, version)
         xid = self.submit(sim, request)
         self.asked[xid] = op
         self.say(sim, "command", f"you: {shown}" + ("" if self.state == "CONNECTED" else " (queued: not connected)"))
@@ -71,6 +63,21 @@ class ConsoleClient(ZkClient):
     def on_watch(self, sim: Simulation, event: str, path: str) -> None:
         self.say(sim, "watch", f"watch fired: {event} {path}")
         sim.trace(self.name, "watch", f"Your watch fired: {event} on {path}.", event=event, path=path)
+
+
+def build_request(op: str, path: str, data: str, ephemeral: bool, sequential: bool, watch: bool,
+                  version: int) -> Any:
+    """The protocol request for one console operation."""
+    if op == "create":
+        return CreateRequest(path, data.encode(), ephemeral, sequential)
+    if op == "set":
+        return SetDataRequest(path, data.encode(), version)
+    if op == "delete":
+        return DeleteRequest(path, version)
+    reads = {"get": "getData", "exists": "exists", "children": "getChildren"}
+    if op in reads:
+        return {"op": reads[op], "path": path, "watch": watch}
+    return {"op": "sync", "path": path}
 
 
 def describe(op: str, result: Any) -> str:

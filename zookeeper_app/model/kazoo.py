@@ -220,7 +220,7 @@ class KazooClient:
         return bool(self.delete_async(path, version).get())
 
     def sync_async(self, path: str) -> AsyncResult:
-        return self.call({"op": "sync", "path": path}, None, lambda code, result: _check(code, path) or path)
+        return self.call({"op": "sync", "path": path}, None, _synced(path))
 
     def sync(self, path: str) -> str:
         return str(self.sync_async(path).get())
@@ -294,6 +294,13 @@ def _stat(path: str) -> Callable[[Code, Any], Any]:
     def convert(code: Code, result: Any) -> Any:
         _check(code, path)
         return result[1]
+    return convert
+
+
+def _synced(path: str) -> Callable[[Code, Any], Any]:
+    def convert(code: Code, result: Any) -> str:
+        _check(code, path)
+        return path
     return convert
 
 

@@ -186,8 +186,8 @@ class Preparer:
         if kind == "setData":
             return self._set_data(request, zxid, time)
         if kind == "check":
-            node = self._record(self._valid(request.path))
-            self._check_version(node, request.version, request.path)
+            _, stat = self._record(self._valid(request.path))
+            self._check_version(stat, request.version, request.path)
             return CheckVersionTxn(request.path, request.version)
         if kind == "createSession":
             return CreateSessionTxn(request.timeout_ms)
@@ -200,17 +200,17 @@ class Preparer:
         if not isinstance(path, str) or "/" not in path or "\0" in path:
             raise Refused(Code.BADARGUMENTS, str(path))
         parent_path = parent_of(path) if path != "/" else ""
-        parent = self._record(parent_path)
+        parent, parent_stat = self._record(parent_path)
         if request.sequential:
-            path = f"{path}{parent.stat.cversion:010d}"
+            path = f"{path}{parent_stat.cversion:010d}"
         if invalid_reason(path) is not None:
             raise Refused(Code.BADARGUMENTS, path)
         if self._lookup(path) is not None:
             raise Refused(Code.NODEEXISTS, path)
-        if parent.stat.ephemeralOwner != 0:
+        if parent_stat.ephemeralOwner != 0:
             raise Refused(Code.NOCHILDRENFOREPHEMERALS, path)
-        new_cversion = parent.stat.cversion + 1
-        self.outstanding.add(ChangeRecord(zxid, parent_path, replace(parent.stat, cversion=new_cversion, pzxid=zxid),
+        new_cversion = parent_stat.cversion + 1
+        self.outstanding.add(ChangeRecord(zxid, parent_path, replace(parent_stat, cversion=new_cversion, pzxid=zxid),
                                           parent.child_count + 1))
         owner = session if request.ephemeral else 0
         stat = Stat(czxid=zxid, mzxid=zxid, ctime=time, mtime=time, ephemeralOwner=owner, pzxid=zxid,
@@ -223,21 +223,21 @@ class Preparer:
         if not isinstance(path, str) or "/" not in path or "\0" in path or path in SYSTEM_PATHS:
             raise Refused(Code.BADARGUMENTS, str(path))
         parent_path = parent_of(path)
-        parent = self._record(parent_path)
-        node = self._record(path)
-        self._check_version(node, request.version, path)
+        parent, parent_stat = self._record(parent_path)
+        node, stat = self._record(path)
+        self._check_version(stat, request.version, path)
         if node.child_count > 0:
             raise Refused(Code.NOTEMPTY, path)
-        self.outstanding.add(ChangeRecord(zxid, parent_path, replace(parent.stat, pzxid=zxid),
+        self.outstanding.add(ChangeRecord(zxid, parent_path, replace(parent_stat, pzxid=zxid),
                                           parent.child_count - 1))
         self.outstanding.add(ChangeRecord(zxid, path, None, -1))
         return DeleteTxn(path)
 
     def _set_data(self, request: SetDataRequest, zxid: int, time: int) -> SetDataTxn:
         path = self._valid(request.path)
-        node = self._record(path)
-        version = self._check_version(node, request.version, path)
-        stat = replace(node.stat, version=version, mzxid=zxid, mtime=time, dataLength=len(request.data))
+        node, current = self._record(path)
+        version = self._check_version(current, request.version, path)
+        stat = replace(current, version=version, mzxid=zxid, mtime=time, dataLength=len(request.data))
         self.outstanding.add(ChangeRecord(zxid, path, stat, node.child_count))
         return SetDataTxn(path, request.data, version)
 
@@ -257,16 +257,16 @@ class Preparer:
             return None
         return ChangeRecord(node.stat.mzxid, path, replace(node.stat, dataLength=len(node.data)), len(node.children))
 
-    def _record(self, path: str) -> ChangeRecord:
+    def _record(self, path: str) -> tuple[ChangeRecord, Stat]:
+        """The path's pending-or-committed record and Stat, or NONODE."""
         record = self._lookup(path)
         if record is None or record.stat is None:
             raise Refused(Code.NONODE, path)
-        return record
+        return record, record.stat
 
     @staticmethod
-    def _check_version(node: ChangeRecord, expected: int, path: str) -> int:
-        assert node.stat is not None
-        current = node.stat.version
+    def _check_version(stat: Stat, expected: int, path: str) -> int:
+        current = stat.version
         if expected != -1 and expected != current:
             raise Refused(Code.BADVERSION, path)
         return current + 1

@@ -50,7 +50,7 @@ class ZkServer(ElectionMixin, LeaderMixin, FollowerMixin, ServiceMixin, Node):
     role_started: int = 0
     # election
     logical_clock: int = 0
-    vote: Vote | None = None
+    vote: Vote = field(default_factory=lambda: Vote("", 0, 0, -1))
     recv: dict[str, Vote] = field(default_factory=dict)
     out_of_election: dict[str, Vote] = field(default_factory=dict)
     notify_interval: int = 200
