@@ -160,7 +160,7 @@ class KazooClient:
 
     def create_async(self, path: str, value: bytes = b"", ephemeral: bool = False, sequence: bool = False,
                      include_data: bool = False) -> AsyncResult:
-        convert = _raise_or(path) if include_data else _created(path)
+        convert = _answer(path) if include_data else _answer(path, lambda result: result[0])
         return self.call(CreateRequest(path, bytes(value), ephemeral, sequence), None, convert)
 
     def create(self, path: str, value: bytes = b"", acl: Any = None, ephemeral: bool = False,
@@ -183,35 +183,35 @@ class KazooClient:
         return True
 
     def get_async(self, path: str, watch: Watch | None = None) -> AsyncResult:
-        return self.call({"op": "getData", "path": path, "watch": watch is not None}, watch, _raise_or(path))
+        return self.call({"op": "getData", "path": path, "watch": watch is not None}, watch, _answer(path))
 
     def get(self, path: str, watch: Watch | None = None) -> tuple[bytes, Stat]:
         data, stat = self.get_async(path, watch).get()
         return data, stat
 
     def exists_async(self, path: str, watch: Watch | None = None) -> AsyncResult:
-        return self.call({"op": "exists", "path": path, "watch": watch is not None}, watch, _raise_or(path))
+        return self.call({"op": "exists", "path": path, "watch": watch is not None}, watch, _answer(path))
 
     def exists(self, path: str, watch: Watch | None = None) -> Stat | None:
         stat: Stat | None = self.exists_async(path, watch).get()
         return stat
 
     def get_children_async(self, path: str, watch: Watch | None = None) -> AsyncResult:
-        return self.call({"op": "getChildren", "path": path, "watch": watch is not None}, watch, _raise_or(path))
+        return self.call({"op": "getChildren", "path": path, "watch": watch is not None}, watch, _answer(path))
 
     def get_children(self, path: str, watch: Watch | None = None, include_data: bool = False) -> Any:
         children, stat = self.get_children_async(path, watch).get()
         return (children, stat) if include_data else children
 
     def set_async(self, path: str, value: bytes, version: int = -1) -> AsyncResult:
-        return self.call(SetDataRequest(path, bytes(value), version), None, _stat(path))
+        return self.call(SetDataRequest(path, bytes(value), version), None, _answer(path, lambda result: result[1]))
 
     def set(self, path: str, value: bytes, version: int = -1) -> Stat:
         stat: Stat = self.set_async(path, value, version).get()
         return stat
 
     def delete_async(self, path: str, version: int = -1) -> AsyncResult:
-        return self.call(DeleteRequest(path, version), None, _true(path))
+        return self.call(DeleteRequest(path, version), None, _answer(path, lambda result: True))
 
     def delete(self, path: str, version: int = -1, recursive: bool = False) -> bool:
         if recursive:
@@ -220,7 +220,7 @@ class KazooClient:
         return bool(self.delete_async(path, version).get())
 
     def sync_async(self, path: str) -> AsyncResult:
-        return self.call({"op": "sync", "path": path}, None, _synced(path))
+        return self.call({"op": "sync", "path": path}, None, _answer(path, lambda result: path))
 
     def sync(self, path: str) -> str:
         return str(self.sync_async(path).get())
@@ -276,36 +276,9 @@ def _check(code: Code, path: str) -> None:
         raise error_for(code, path)
 
 
-def _raise_or(path: str) -> Callable[[Code, Any], Any]:
+def _answer(path: str, pick: Callable[[Any], Any] = lambda result: result) -> Callable[[Code, Any], Any]:
+    """Raise the kazoo exception for an error code, else return ``pick(result)``."""
     def convert(code: Code, result: Any) -> Any:
         _check(code, path)
-        return result
-    return convert
-
-
-def _created(path: str) -> Callable[[Code, Any], Any]:
-    def convert(code: Code, result: Any) -> Any:
-        _check(code, path)
-        return result[0]
-    return convert
-
-
-def _stat(path: str) -> Callable[[Code, Any], Any]:
-    def convert(code: Code, result: Any) -> Any:
-        _check(code, path)
-        return result[1]
-    return convert
-
-
-def _synced(path: str) -> Callable[[Code, Any], Any]:
-    def convert(code: Code, result: Any) -> str:
-        _check(code, path)
-        return path
-    return convert
-
-
-def _true(path: str) -> Callable[[Code, Any], Any]:
-    def convert(code: Code, result: Any) -> bool:
-        _check(code, path)
-        return True
+        return pick(result)
     return convert
