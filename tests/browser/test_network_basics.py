@@ -120,6 +120,8 @@ def test_speed_select_and_reset(page, server_url):
 
 def test_rewind_slider_goes_back_and_play_starts_a_new_branch(page, server_url):
     open_new_lab(page, server_url)
+    # Kill m2 only once the lab has run a while, so that time 0 is before the kill.
+    page.wait_for_function("Number(document.getElementById('lab-status').dataset.now) >= 500")
     page.locator("#machine-m2 circle").click()
     expect(page.locator("#machine-m2")).to_have_attribute("data-state", "down")
     page.locator("#btn-forward-5").click()
