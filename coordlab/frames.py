@@ -59,5 +59,4 @@ def render_frame(lab: Lab) -> list[str]:
     sends only those that changed since the previous frame)."""
     context = {**lab_context(lab), "oob": True}
     templates = ("labs/partials/status.html", *KINDS[lab.scenario.kind][2], "labs/partials/timeline.html")
-    return [render_to_string(template, context) for template in templates
-            if template != "zookeeper/partials/console.html" or context.get("console_ops")]
+    return [render_to_string(template, context) for template in templates]

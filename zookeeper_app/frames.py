@@ -23,6 +23,7 @@ from zookeeper_app.model.story import AppServer, NaiveAppServer, PlainStorage, S
 WIDTH, HEIGHT = 920, 500
 RING_X, RING_Y, RING_R = 230, 240, 170
 FRESH_MS = 1500  # a znode changed this recently flashes
+SAFETY_WINDOW = 256  # the badge compares this many recent committed transactions per pair, every frame
 TIMELINE_LENGTH = 24
 
 #: message kind → (legend category, label)
@@ -76,21 +77,17 @@ def _layout(sim: Simulation, servers: list[ZkServer]) -> dict[str, tuple[float, 
         angle = math.radians(-90 + index * 360 / max(1, len(servers)))
         positions[server.name] = (round(RING_X + RING_R * math.cos(angle), 1),
                                   round(RING_Y + RING_R * math.sin(angle), 1))
-    rows: dict[int, int] = {}
-    others = [n for n in sim.nodes.values() if not isinstance(n, ZkServer)]
-    for node in others:
-        x = next((column for kind, column in COLUMNS if isinstance(node, kind)), 640)
-        if not servers:
-            x -= 250
-        rows[x] = rows.get(x, 0) + 1
-    placed: dict[int, int] = {}
-    for node in others:
-        x = next((column for kind, column in COLUMNS if isinstance(node, kind)), 640)
-        if not servers:
-            x -= 250
-        count, index = rows[x], placed.get(x, 0)
-        placed[x] = index + 1
-        positions[node.name] = (x, round(HEIGHT / 2 + (index - (count - 1) / 2) * min(84, 440 / count), 1))
+    # Other machines stand in columns by kind (further left when there is no ensemble).
+    shift = 0 if servers else -250
+    columns: dict[int, list[str]] = {}
+    for node in sim.nodes.values():
+        if not isinstance(node, ZkServer):
+            x = next((column for kind, column in COLUMNS if isinstance(node, kind)), 640) + shift
+            columns.setdefault(x, []).append(node.name)
+    for x, names in columns.items():
+        gap = min(84, 440 / len(names))
+        for index, name in enumerate(names):
+            positions[name] = (x, round(HEIGHT / 2 + (index - (len(names) - 1) / 2) * gap, 1))
     return positions
 
 
@@ -212,8 +209,9 @@ def _metrics(sim: Simulation) -> dict[str, Any]:
 
 
 def _safety(sim: Simulation) -> dict[str, Any]:
-    violations = (one_leader_per_epoch(sim.trace_log.events) + histories_agree(sim) + one_master(sim)
-                  + ephemerals_die_with_sessions(sim))
+    diverged = histories_agree(sim, window=SAFETY_WINDOW)
+    violations = (one_leader_per_epoch(sim.trace_log.events) + diverged
+                  + one_master(sim, histories_ok=not diverged) + ephemerals_die_with_sessions(sim))
     # the events behind a violation: each current leader's rise, and each master's
     leaders = {n.name for n in sim.nodes.values() if isinstance(n, ZkServer) and n.alive and n.state == "LEADING"}
     causes = [{"seq": e.seq, "time_s": e.time / 1000, "text": e.text} for e in sim.trace_log.events

@@ -149,8 +149,8 @@ class Simulation:
         """
         if not self.started:
             self.start()
-        while self.processed < processed and self.step():
-            pass
+        while self.processed < processed and self.queue:
+            self.step()
         self.now = max(self.now, time)
 
     # -- faults ----------------------------------------------------------

@@ -26,7 +26,7 @@ def test_encoded_frames_parse_as_websocket_text_frames(size):
 
 def test_innermost_send_looks_through_session_wrappers():
     async def real_send(message):
-        pass
+        return None
 
     class Wrapper:
         def __init__(self, inner):

@@ -38,16 +38,21 @@ def committed_history(server: ZkServer) -> list[tuple[int, str, str]]:
             if t.header.zxid <= server.committed_zxid]
 
 
-def histories_agree(sim: Simulation) -> list[str]:
-    """Every serving server's committed history is a prefix of every other's."""
+def histories_agree(sim: Simulation, window: int | None = None) -> list[str]:
+    """Every serving server's committed history is a prefix of every other's.
+
+    With ``window``, only the last ``window`` transactions of the shorter history
+    of each pair are compared (what a live picture can afford every frame)."""
     serving = [s for s in servers_of(sim) if s.alive and s.serving]
+    histories = {s.name: committed_history(s) for s in serving}
     violations = []
     for index, first in enumerate(serving):
         for second in serving[index + 1:]:
-            a, b = committed_history(first), committed_history(second)
+            a, b = histories[first.name], histories[second.name]
             shorter, longer = (a, b) if len(a) <= len(b) else (b, a)
-            if longer[: len(shorter)] != shorter:
-                at = next(i for i, (x, y) in enumerate(zip(shorter, longer, strict=False)) if x != y)
+            start = 0 if window is None else max(0, len(shorter) - window)
+            if longer[start: len(shorter)] != shorter[start:]:
+                at = next(i for i in range(start, len(shorter)) if shorter[i] != longer[i])
                 violations.append(f"{first.name} and {second.name} committed different transactions at "
                                   f"{hex_zxid(shorter[at][0])}")
     return violations
@@ -67,14 +72,17 @@ def acknowledged_writes_kept(sim: Simulation, acknowledged: dict[int, str]) -> l
     return violations
 
 
-def one_master(sim: Simulation, path: str = MASTER_PATH) -> list[str]:
-    """At most one session owns the master znode, across servers whose histories agree."""
+def one_master(sim: Simulation, path: str = MASTER_PATH, histories_ok: bool | None = None) -> list[str]:
+    """At most one session owns the master znode, across servers whose histories diverged
+    (``histories_ok``, if the caller already knows; a lagging follower is not a second master)."""
     owners = {}
     for server in servers_of(sim):
         stat = server.tree.stat_of(path) if server.alive and server.serving else None
         if stat is not None:
             owners[server.name] = stat.ephemeralOwner
-    if len(set(owners.values())) > 1 and histories_agree(sim):
+    if histories_ok is None:
+        histories_ok = not histories_agree(sim)
+    if len(set(owners.values())) > 1 and not histories_ok:
         described = ", ".join(f"{name}: {hex(owner)}" for name, owner in owners.items())
         return [f"split brain: servers disagree on who owns {path} ({described})"]
     return []
@@ -97,5 +105,7 @@ def watches_fire_once(sim: Simulation) -> list[str]:
 
 
 def all_violations(sim: Simulation, events: Iterable[TraceEvent], acknowledged: dict[int, str]) -> list[str]:
-    return (one_leader_per_epoch(events) + histories_agree(sim) + acknowledged_writes_kept(sim, acknowledged)
-            + one_master(sim) + ephemerals_die_with_sessions(sim) + watches_fire_once(sim))
+    diverged = histories_agree(sim)
+    return (one_leader_per_epoch(events) + diverged + acknowledged_writes_kept(sim, acknowledged)
+            + one_master(sim, histories_ok=not diverged) + ephemerals_die_with_sessions(sim)
+            + watches_fire_once(sim))

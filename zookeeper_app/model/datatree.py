@@ -104,7 +104,7 @@ class CreateSessionTxn:
 @serializable
 @dataclass
 class CloseSessionTxn:
-    pass
+    """Close the header's session and delete its ephemeral nodes (it carries no fields)."""
 
 
 @serializable

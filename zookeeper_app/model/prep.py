@@ -82,7 +82,7 @@ class CreateSessionRequest:
 @serializable
 @dataclass
 class CloseSessionRequest:
-    pass
+    """A client's goodbye, or the leader expiring a session (it carries no fields)."""
 
 
 REQUEST_TYPES = {CreateRequest: "create", DeleteRequest: "delete", SetDataRequest: "setData",

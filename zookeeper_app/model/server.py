@@ -67,7 +67,7 @@ class ZkServer(ElectionMixin, LeaderMixin, FollowerMixin, ServiceMixin, Node):
     proposal_times: dict[int, int] = field(default_factory=dict)
     outstanding: OutstandingChanges = field(default_factory=OutstandingChanges)
     sessions: SessionTracker = field(default_factory=SessionTracker)
-    syncs: list[tuple[str, int, int, str]] = field(default_factory=list)
+    syncs: list[tuple[str, int, int, int]] = field(default_factory=list)  # (origin, session, xid, zxid)
     # following
     sync_phase: str = ""
     last_leader_contact: int = 0

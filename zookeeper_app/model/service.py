@@ -235,13 +235,13 @@ class ServiceMixin:
 
     def queue_sync(self: ZkServer, sim: Simulation, origin: str, session: int, xid: int) -> None:
         target = max(self.proposals, default=self.committed_zxid)
-        self.syncs.append((origin, session, xid, str(target)))
+        self.syncs.append((origin, session, xid, target))
         self.release_syncs(sim)
 
     def release_syncs(self: ZkServer, sim: Simulation) -> None:
         still = []
         for origin, session, xid, target in self.syncs:
-            if int(target) <= self.committed_zxid:
+            if target <= self.committed_zxid:
                 if origin == self.name:
                     self.sync_done(sim, session, xid)
                 else:
