@@ -65,6 +65,10 @@ class Node:
             raise AttributeError(f"{type(self).__name__} has no timer handler on_{timer}")
         method(self, sim, **data)
 
+    def refused(self, sim: Simulation, message: Message) -> None:
+        """A message of ours reached a machine whose process is down: its host answered
+        "connection refused" (a TCP reset). A cut link or a partition gives no such answer."""
+
     def fresh_after_crash(self) -> Node:
         """A copy that keeps only durable fields; volatile ones take their defaults."""
         kept = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)

@@ -226,10 +226,14 @@ class Simulation:
         message = self.network.in_flight.pop(event.message_id)
         node = self.nodes.get(message.dst)
         reason = message.doomed or self.network.blocked(message.src, message.dst)
-        if node is None or not node.alive:
-            reason = reason or f"{message.dst} is down"
+        refused = not reason and (node is None or not node.alive)
+        if refused:
+            reason = f"{message.dst} is down"
         if reason:
             self._lost(message, reason)
+            sender = self.nodes.get(message.src)
+            if refused and sender is not None and sender.alive:
+                sender.refused(self, message)
         elif node is not None:
             node.deliver(self, message)
 

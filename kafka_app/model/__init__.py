@@ -1,11 +1,41 @@
-"""The Kafka cluster model (pure Python, no Django), built up issue by issue.
+"""The Kafka cluster model (pure Python, no Django): brokers on a ZooKeeper
+ensemble, a controller elected through ZooKeeper, replicated partitions,
+producers, consumer groups, retention and compaction, and clients shaped like
+kafka-python's.
 
-So far: the producer's murmur2 partitioner and the group coordinator's
-partition (``partitioner``), replica placement and the range and round-robin
-assignors (``assignment``), the cooperative-sticky assignor (``sticky``), a partition's log with
-segments, retention and compaction (``log``), the leader's ISR and
-high-watermark rules (``replication``), the value types (``records``) and the protocol
-errors with kafka-python's names (``errors``), each checked against Kafka's
-own numbers. The ``Cluster`` entry point comes with the brokers, the
-controller and replication.
+    from kafka_app.model import Cluster, NewTopic, TopicPartition
+    cluster = Cluster(brokers=3, zookeeper=3, seed=7)
 """
+
+from __future__ import annotations
+
+from .api import FutureRecordMetadata, KafkaAdminClient, KafkaConsumer, KafkaProducer
+from .cluster import Cluster
+from .errors import (
+    CommitFailedError,
+    IllegalStateError,
+    InvalidConfigurationError,
+    InvalidPartitionsError,
+    InvalidReplicationFactorError,
+    InvalidTopicError,
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    NoOffsetForPartitionError,
+    NotEnoughReplicasAfterAppendError,
+    NotEnoughReplicasError,
+    NotLeaderForPartitionError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+)
+from .records import ConsumerRecord, NewPartitions, NewTopic, OffsetAndMetadata, RecordMetadata, TopicPartition
+
+__all__ = [
+    "Cluster", "CommitFailedError", "ConsumerRecord", "FutureRecordMetadata", "IllegalStateError",
+    "InvalidConfigurationError", "InvalidPartitionsError", "InvalidReplicationFactorError", "InvalidTopicError",
+    "KafkaAdminClient", "KafkaConsumer", "KafkaError", "KafkaProducer", "KafkaTimeoutError",
+    "MessageSizeTooLargeError", "NewPartitions", "NewTopic", "NoOffsetForPartitionError",
+    "NotEnoughReplicasAfterAppendError", "NotEnoughReplicasError", "NotLeaderForPartitionError",
+    "OffsetAndMetadata", "RecordMetadata", "TopicAlreadyExistsError", "TopicPartition",
+    "UnknownTopicOrPartitionError",
+]

@@ -112,3 +112,57 @@ class InvalidReplicationFactorError(KafkaError):
     """The replication factor is invalid (e.g. larger than the number of brokers)."""
 
     errno, message, retriable = 38, "INVALID_REPLICATION_FACTOR", False
+
+
+class InvalidTopicError(KafkaError):
+    """The topic name is not valid (empty, too long, or with characters other than letters,
+    digits, '.', '_' and '-')."""
+
+    errno, message, retriable = 17, "INVALID_TOPIC_EXCEPTION", False
+
+
+class MessageSizeTooLargeError(KafkaError):
+    """The record is larger than the broker accepts (message.max.bytes)."""
+
+    errno, message, retriable = 10, "MESSAGE_TOO_LARGE", False
+
+
+class GroupLoadInProgressError(KafkaError):
+    """The coordinator is still loading the group's offsets."""
+
+    errno, message, retriable = 14, "COORDINATOR_LOAD_IN_PROGRESS", True
+
+
+class InvalidConfigurationError(KafkaError):
+    """A topic config name or value is not valid."""
+
+    errno, message, retriable = 40, "INVALID_CONFIG", False
+
+
+class NotControllerError(KafkaError):
+    """The request went to a broker that is not the controller."""
+
+    errno, message, retriable = 41, "NOT_CONTROLLER", True
+
+
+class KafkaConnectionError(KafkaError):
+    """The connection to a broker failed (its process is down)."""
+
+
+class NoOffsetForPartitionError(KafkaError):
+    """No committed offset and auto_offset_reset is 'none'."""
+
+
+class IllegalStateError(KafkaError):
+    """The call does not fit the client's state (e.g. seek on an unassigned partition)."""
+
+
+def error_for(code: int) -> type[KafkaError]:
+    """The exception class of a protocol error code."""
+    return _BY_CODE.get(code, KafkaError)
+
+
+_BY_CODE: dict[int, type[KafkaError]] = {
+    cls.errno: cls for cls in list(globals().values())
+    if isinstance(cls, type) and issubclass(cls, KafkaError) and cls.errno is not None
+}

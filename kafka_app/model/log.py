@@ -9,12 +9,18 @@ next batch would pass ``segment.bytes`` or when ``segment.ms`` has passed since
 its first record. Retention deletes whole segments from the oldest, only below
 the HW; even the active segment once the HW reaches the end (a new empty one is
 rolled first). Compaction keeps the latest record of each key outside the
-active segment; a tombstone (null value) is kept for ``delete.retention.ms``
-after the cleaner first sees it, then dropped.
+active segment and below the HW; a tombstone (null value) is kept for
+``delete.retention.ms`` after the cleaner first sees it, then dropped.
+
+Two more things live in the log, as in Kafka: the leader-epoch cache (which
+epoch's leader wrote from which offset; a follower uses it to find where its
+log diverged from a new leader's) and each idempotent producer's last
+sequence number, so a retried batch is not written twice.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -32,6 +38,9 @@ class Record:
     value: bytes | None
     headers: list[tuple[str, bytes]] = field(default_factory=list)
     delete_horizon: int = -1  # set on a tombstone the first time the cleaner sees it
+    leader_epoch: int = 0  # the epoch of the leader that appended it (the batch's partitionLeaderEpoch)
+    producer_id: int = -1  # the idempotent producer that sent it, and its sequence number
+    sequence: int = -1
 
     @property
     def size(self) -> int:
@@ -44,10 +53,15 @@ class Segment:
     base_offset: int
     created_at: int
     records: list[Record] = field(default_factory=list)
+    size: int = 0  # bytes, kept up to date as records come and go
 
-    @property
-    def size(self) -> int:
-        return sum(record.size for record in self.records)
+    def add(self, record: Record) -> None:
+        self.records.append(record)
+        self.size += record.size
+
+    def keep(self, records: list[Record]) -> None:
+        self.records = records
+        self.size = sum(record.size for record in records)
 
     @property
     def largest_timestamp(self) -> int:
@@ -72,6 +86,8 @@ class PartitionLog:
     segments: list[Segment] = field(default_factory=list)
     log_start_offset: int = 0
     high_watermark: int = 0
+    epochs: list[tuple[int, int]] = field(default_factory=list)  # (leader epoch, its first offset)
+    producers: dict[int, tuple[int, int]] = field(default_factory=dict)  # producer id → (last sequence, offset)
 
     @property
     def log_end_offset(self) -> int:
@@ -88,14 +104,32 @@ class PartitionLog:
     # -- writing ------------------------------------------------------------------
 
     def append(self, now: int, key: bytes | None, value: bytes | None, timestamp: int | None = None,
-               headers: list[tuple[str, bytes]] | None = None) -> Record:
-        """Append one record at the log end offset, rolling a segment first if due."""
-        record = Record(self.log_end_offset, now if timestamp is None else timestamp, key, value, headers or [])
+               headers: list[tuple[str, bytes]] | None = None, leader_epoch: int = 0,
+               producer_id: int = -1, sequence: int = -1) -> Record:
+        """Append one record at the log end offset (what a leader does)."""
+        record = Record(self.log_end_offset, now if timestamp is None else timestamp, key, value, headers or [],
+                        -1, leader_epoch, producer_id, sequence)
+        return self.append_record(now, record)
+
+    def append_record(self, now: int, record: Record) -> Record:
+        """Append a record that already has its offset (what a follower copies from its leader),
+        rolling a segment first if one is due."""
         active = self.segments[-1] if self.segments else None
         if active is None or self._should_roll(active, record):
-            self.roll(now)
-        self.segments[-1].records.append(record)
+            self.roll(now, record.offset)
+        self.segments[-1].add(record)
+        if not self.epochs or record.leader_epoch > self.epochs[-1][0]:
+            self.epochs.append((record.leader_epoch, record.offset))
+        if record.producer_id >= 0:
+            self.producers[record.producer_id] = (record.sequence, record.offset)
         return record
+
+    def duplicate_of(self, producer_id: int, sequence: int) -> int | None:
+        """The offset of a batch this producer already wrote (a retry), or None if it is new."""
+        last = self.producers.get(producer_id)
+        if producer_id < 0 or last is None or sequence > last[0]:
+            return None
+        return last[1] - (last[0] - sequence)
 
     def _should_roll(self, active: Segment, record: Record) -> bool:
         if not active.records:
@@ -104,30 +138,89 @@ class PartitionLog:
         too_old = record.timestamp - active.records[0].timestamp > self.config.segment_ms
         return too_big or too_old
 
-    def roll(self, now: int) -> None:
-        self.segments.append(Segment(self.log_end_offset, now))
+    def roll(self, now: int, base_offset: int | None = None) -> None:
+        base = self.log_end_offset if base_offset is None else base_offset
+        if self.segments and not self.segments[-1].records:
+            self.segments[-1] = Segment(base, now)
+        else:
+            self.segments.append(Segment(base, now))
 
-    def truncate_to(self, offset: int) -> None:
-        """Drop every record at or above ``offset`` (a follower whose leader never had them)."""
+    def truncate_to(self, offset: int) -> list[Record]:
+        """Drop every record at or above ``offset`` (a follower whose leader never had them);
+        returns what was dropped."""
+        dropped: list[Record] = []
         for segment in self.segments:
-            segment.records = [r for r in segment.records if r.offset < offset]
-        while len(self.segments) > 1 and not self.segments[-1].records and self.segments[-1].base_offset > offset:
+            if segment.records and segment.records[-1].offset >= offset:
+                dropped += [r for r in segment.records if r.offset >= offset]
+                segment.keep([r for r in segment.records if r.offset < offset])
+        while len(self.segments) > 1 and not self.segments[-1].records and self.segments[-1].base_offset >= offset:
             self.segments.pop()
+        if not self.segments[-1].records and self.segments[-1].base_offset > offset:
+            self.segments[-1].base_offset = max(offset, self.log_start_offset)
         self.high_watermark = min(self.high_watermark, offset)
+        self.epochs = [(epoch, start) for epoch, start in self.epochs if start < offset]
+        if dropped:
+            self.producers = {}
+            for segment in self.segments:
+                for record in segment.records:
+                    if record.producer_id >= 0:
+                        self.producers[record.producer_id] = (record.sequence, record.offset)
+        return dropped
+
+    def advance_log_start(self, offset: int) -> None:
+        """Move the log start up to ``offset`` (a follower following its leader's retention),
+        deleting whole segments below it."""
+        end = self.log_end_offset
+        offset = min(offset, end)
+        while len(self.segments) > 1 and self.segments[1].base_offset <= offset:
+            self.segments.pop(0)
+        first = self.segments[0]
+        first.keep([r for r in first.records if r.offset >= offset])
+        if not first.records and len(self.segments) == 1:
+            first.base_offset = end
+        self.log_start_offset = max(self.log_start_offset, offset)
+
+    def reset_to(self, offset: int, now: int) -> None:
+        """Empty the log and start it at ``offset`` (a follower far behind a leader whose retention
+        already deleted what it lacks)."""
+        self.segments = [Segment(offset, now)]
+        self.log_start_offset = self.high_watermark = offset
+        self.epochs = []
+
+    @property
+    def latest_epoch(self) -> int:
+        return self.epochs[-1][0] if self.epochs else -1
+
+    def end_offset_for_epoch(self, epoch: int) -> tuple[int, int]:
+        """``LeaderEpochFileCache.endOffsetFor``: the largest epoch not above ``epoch`` and the
+        offset where it ended (the log end for the latest one); (-1, -1) if none is that old."""
+        if not self.epochs or epoch < self.epochs[0][0]:
+            return -1, -1
+        if epoch >= self.epochs[-1][0]:
+            return self.epochs[-1][0], self.log_end_offset
+        index = bisect_right([e for e, _ in self.epochs], epoch)
+        return self.epochs[index - 1][0], self.epochs[index][1]
 
     # -- reading -------------------------------------------------------------------
 
     def read(self, offset: int, max_records: int = 500, upto: int | None = None) -> list[Record]:
         """Records from ``offset`` below ``upto`` (the high watermark unless given)."""
         limit = self.high_watermark if upto is None else upto
-        found = []
-        for segment in self.segments:
-            for record in segment.records:
-                if offset <= record.offset < limit:
-                    found.append(record)
-                    if len(found) == max_records:
-                        return found
+        found: list[Record] = []
+        first = max(0, bisect_right([s.base_offset for s in self.segments], offset) - 1)
+        for segment in self.segments[first:]:
+            records = segment.records
+            start = bisect_left(records, offset, key=lambda r: r.offset)
+            for record in records[start: start + max_records - len(found)]:
+                if record.offset >= limit:
+                    return found
+                found.append(record)
+            if len(found) >= max_records:
+                return found
         return found
+
+    def all_records(self) -> list[Record]:
+        return [record for segment in self.segments for record in segment.records]
 
     # -- retention and compaction -------------------------------------------------------
 
@@ -171,7 +264,8 @@ class PartitionLog:
         """One cleaner pass over everything but the active segment; returns records removed."""
         if "compact" not in self.config.cleanup_policy or len(self.segments) < 2:
             return 0
-        cleanable = self.segments[:-1]
+        cleanable = [s for index, s in enumerate(self.segments[:-1])
+                     if self.segments[index + 1].base_offset <= self.high_watermark]
         latest: dict[bytes, int] = {}
         for segment in cleanable:
             for record in segment.records:
@@ -191,5 +285,5 @@ class PartitionLog:
                         removed += 1
                         continue
                 kept.append(record)
-            segment.records = kept
+            segment.keep(kept)
         return removed

@@ -52,3 +52,11 @@ class NewTopic:
     def __repr__(self) -> str:
         return (f"NewTopic(name={self.name!r}, num_partitions={self.num_partitions}, "
                 f"replication_factor={self.replication_factor}, topic_configs={self.topic_configs!r})")
+
+
+class NewPartitions:
+    """A new partition count for a topic (kafka-python's ``kafka.admin.NewPartitions``)."""
+
+    def __init__(self, total_count: int, new_assignments: list[list[int]] | None = None) -> None:
+        self.total_count = total_count
+        self.new_assignments = new_assignments

@@ -1,0 +1,274 @@
+"""The entry point: a Kafka cluster on a ZooKeeper ensemble, in one simulation.
+
+    >>> cluster = Cluster(brokers=3, zookeeper=3, seed=7)
+    >>> cluster.run_for(30.0); cluster.controller()
+    2
+
+ZooKeeper servers are z1..zN, brokers b1..bN (broker ids 1..N), clients
+producer-1, consumer-1, admin... All share one simulated network, so crashes
+and partitions apply to every machine. Broker settings are given by their
+server.properties names with underscores (``replica_lag_time_max_ms=10000``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from coordlab.sim import Node, Simulation
+from zookeeper_app.model import Ensemble
+
+from .admin import AdminNode
+from .api import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from .broker import Broker, broker_name, log_name
+from .consumer import ASSIGNORS, ConsumerNode
+from .errors import KafkaTimeoutError
+from .producer import ProducerNode
+from .settings import BrokerSettings
+
+PRODUCER_CONFIGS = {"acks", "linger_ms", "batch_size", "retries", "request_timeout_ms", "delivery_timeout_ms",
+                    "max_block_ms", "retry_backoff_ms", "client_id", "bootstrap_servers", "key_serializer",
+                    "value_serializer", "enable_idempotence"}
+CONSUMER_CONFIGS = {"group_id", "auto_offset_reset", "enable_auto_commit", "auto_commit_interval_ms",
+                    "session_timeout_ms", "heartbeat_interval_ms", "max_poll_interval_ms", "max_poll_records",
+                    "fetch_max_wait_ms", "partition_assignment_strategy", "client_id", "bootstrap_servers",
+                    "request_timeout_ms", "retry_backoff_ms", "key_deserializer", "value_deserializer",
+                    "processing_rate"}
+
+
+def parse_acks(acks: Any) -> int:
+    if acks in ("all", -1, "-1"):
+        return -1
+    if acks in (0, 1, "0", "1"):
+        return int(acks)
+    raise ValueError(f"acks must be 0, 1 or 'all', not {acks!r}")
+
+
+class Cluster:
+    def __init__(self, brokers: int = 3, zookeeper: int = 3, seed: int = 0, latency_ms: int = 5, jitter_ms: int = 2,
+                 zk_tick_ms: int = 2_000, **settings: Any) -> None:
+        if brokers < 1:
+            raise ValueError("a cluster needs at least one broker")
+        unknown = sorted(set(settings) - set(BrokerSettings.known()))
+        if unknown:
+            raise TypeError(f"unknown broker settings: {', '.join(unknown)}")
+        self.ensemble = Ensemble(servers=zookeeper, seed=seed, tick_time=zk_tick_ms, latency_ms=latency_ms,
+                                 jitter_ms=jitter_ms)
+        self.sim: Simulation = self.ensemble.sim
+        self.settings = BrokerSettings(**settings)
+        self.broker_ids = list(range(1, brokers + 1))
+        for broker_id in self.broker_ids:
+            self.sim.add_node(Broker(name=broker_name(broker_id), hosts=list(self.ensemble.server_names),
+                                     timeout_ms=self.settings.zookeeper_session_timeout_ms, broker_id=broker_id,
+                                     settings=dataclasses.replace(self.settings)))
+        self.counters: dict[str, int] = {}
+
+    # -- time ---------------------------------------------------------------------------------------------
+
+    @property
+    def now(self) -> int:
+        """Virtual time in milliseconds."""
+        return self.sim.now
+
+    def run_for(self, seconds: float) -> None:
+        self.sim.run_until(self.sim.now + int(seconds * 1000))
+
+    def run_until(self, done: Callable[[], bool], seconds: float) -> bool:
+        """Run until ``done()`` or ``seconds`` of virtual time pass; True if done."""
+        deadline = self.sim.now + int(seconds * 1000)
+        sim = self.sim
+        while not done():
+            next_time = sim.next_event_time()
+            if next_time is None or next_time > deadline:
+                sim.run_until(deadline)
+                return done()
+            sim.step()
+        return True
+
+    # -- machines ------------------------------------------------------------------------------------------
+
+    def broker(self, broker_id: int) -> Broker:
+        node = self.sim.nodes[broker_name(broker_id)]
+        assert isinstance(node, Broker)
+        return node
+
+    def brokers(self) -> list[Broker]:
+        return [self.broker(b) for b in self.broker_ids]
+
+    def controller(self) -> int | None:
+        """The broker id of the active controller, or None while there is none."""
+        active = [b for b in self.brokers() if b.alive and b.controller is not None and b.controller.ready]
+        return max(active, key=lambda b: b.controller.epoch if b.controller else 0).broker_id if active else None
+
+    def next_name(self, kind: str) -> str:
+        self.counters[kind] = self.counters.get(kind, 0) + 1
+        return f"{kind}-{self.counters[kind]}"
+
+    def bootstrap(self, servers: Any) -> list[str]:
+        if servers is None:
+            return [broker_name(b) for b in self.broker_ids]
+        listed = [servers] if isinstance(servers, str) else list(servers)
+        names = [str(s).split(":")[0] for s in listed]
+        unknown = [n for n in names if n not in self.sim.nodes or not isinstance(self.sim.nodes[n], Broker)]
+        if unknown:
+            raise ValueError(f"unknown bootstrap servers: {', '.join(unknown)} (the brokers are "
+                             f"{', '.join(broker_name(b) for b in self.broker_ids)})")
+        return names
+
+    def producer(self, name: str | None = None, **configs: Any) -> KafkaProducer:
+        """A KafkaProducer-shaped client on a new machine."""
+        unknown = sorted(set(configs) - PRODUCER_CONFIGS)
+        if unknown:
+            raise TypeError(f"Unrecognized configs: {', '.join(unknown)}")
+        name = name or self.next_name("producer")
+        self.counters["producer_id"] = self.counters.get("producer_id", -1) + 1
+        idempotent = configs.get("enable_idempotence", True)
+        node = ProducerNode(name=name, bootstrap=self.bootstrap(configs.get("bootstrap_servers")),
+                            client_id=configs.get("client_id", name), acks=parse_acks(configs.get("acks", "all")),
+                            producer_id=self.counters["producer_id"] if idempotent else -1)
+        for option in ("linger_ms", "batch_size", "retries", "request_timeout_ms", "delivery_timeout_ms",
+                       "max_block_ms", "retry_backoff_ms"):
+            if option in configs:
+                setattr(node, option, int(configs[option]))
+        self.sim.add_node(node)
+        return KafkaProducer(self, name, configs.get("key_serializer"), configs.get("value_serializer"))
+
+    def consumer(self, *topics: str, name: str | None = None, **configs: Any) -> KafkaConsumer:
+        """A KafkaConsumer-shaped client on a new machine, subscribed to ``topics``."""
+        unknown = sorted(set(configs) - CONSUMER_CONFIGS)
+        if unknown:
+            raise TypeError(f"Unrecognized configs: {', '.join(unknown)}")
+        reset = configs.get("auto_offset_reset", "latest")
+        if reset not in ("earliest", "latest", "none"):
+            raise ValueError(f"auto_offset_reset must be 'earliest', 'latest' or 'none', not {reset!r}")
+        strategies = [strategy_name(s) for s in configs.get("partition_assignment_strategy", ("range", "roundrobin"))]
+        name = name or self.next_name("consumer")
+        node = ConsumerNode(name=name, bootstrap=self.bootstrap(configs.get("bootstrap_servers")),
+                            client_id=configs.get("client_id", name), group_id=configs.get("group_id") or "",
+                            subscription=list(topics), auto_offset_reset=reset, assignors=strategies,
+                            rate=float(configs.get("processing_rate", 0.0)),
+                            enable_auto_commit=bool(configs.get("enable_auto_commit", True)))
+        for option in ("auto_commit_interval_ms", "session_timeout_ms", "heartbeat_interval_ms",
+                       "max_poll_interval_ms", "max_poll_records", "fetch_max_wait_ms", "request_timeout_ms",
+                       "retry_backoff_ms"):
+            if option in configs:
+                setattr(node, option, int(configs[option]))
+        if not node.group_id:
+            node.request_timeout_ms = min(node.request_timeout_ms, 30_000)
+        self.sim.add_node(node)
+        return KafkaConsumer(self, name, configs.get("value_deserializer"), configs.get("key_deserializer"))
+
+    def admin(self) -> KafkaAdminClient:
+        return KafkaAdminClient(self)
+
+    def admin_node(self) -> AdminNode:
+        if "admin" not in self.sim.nodes:
+            self.sim.add_node(AdminNode(name="admin", bootstrap=self.bootstrap(None), client_id="admin"))
+        node = self.sim.nodes["admin"]
+        assert isinstance(node, AdminNode)
+        return node
+
+    def wait_admin(self, ticket: int, seconds: float) -> dict[str, Any]:
+        node = self.admin_node()
+        if not self.run_until(lambda: ticket in self.admin_node().answers, seconds):
+            node.pending.pop(ticket, None)
+            raise KafkaTimeoutError(f"the admin request got no answer within {seconds:g} s")
+        return self.admin_node().answers.pop(ticket)
+
+    def add(self, node: Node) -> Node:
+        """Add another machine (an actor of a scenario) to the network."""
+        return self.sim.add_node(node)
+
+    # -- what the cluster looks like ----------------------------------------------------------------------------
+
+    def metadata(self) -> dict[str, Any]:
+        """The controller's view if there is one, else the freshest broker's."""
+        controller = self.controller()
+        if controller is not None:
+            from .controller import metadata
+
+            c = self.broker(controller).controller
+            assert c is not None
+            return metadata(c, controller)
+        alive = [b for b in self.brokers() if b.alive] or self.brokers()
+        return max(alive, key=lambda b: b.controller_epoch).metadata
+
+    def topics(self) -> list[str]:
+        return sorted(self.metadata()["topics"])
+
+    def partition_count(self, topic: str) -> int:
+        return len(self.metadata()["topics"].get(topic, {}).get("partitions", {}))
+
+    def has_leaders(self, topic: str) -> bool:
+        partitions = self.metadata()["topics"].get(topic, {}).get("partitions", {})
+        if not partitions:
+            return False
+        for partition, info in partitions.items():
+            leader = info["leader"]
+            hosted = self.broker(leader).hosted.get(log_name(topic, int(partition))) if leader > 0 else None
+            if hosted is None or hosted.state is None or not self.broker(leader).alive:
+                return False
+        return True
+
+    def partition_state(self, topic: str, partition: int) -> dict[str, Any]:
+        """Leader, replicas, ISR, leader epoch, and each replica's log start, high watermark and log end."""
+        info = self.metadata()["topics"].get(topic, {}).get("partitions", {}).get(str(partition))
+        if info is None:
+            raise KeyError(f"there is no partition {topic}-{partition}")
+        name = log_name(topic, partition)
+        replicas = {}
+        for broker_id in info["replicas"]:
+            broker = self.broker(broker_id)
+            log = broker.logs.get(name)
+            replicas[broker_id] = {
+                "alive": broker.alive, "in_isr": broker_id in info["isr"], "leader": broker_id == info["leader"],
+                "log_start_offset": log.log_start_offset if log else 0,
+                "high_watermark": log.high_watermark if log else 0,
+                "log_end_offset": log.log_end_offset if log else 0}
+        leader = replicas.get(info["leader"], {"log_start_offset": 0, "high_watermark": 0, "log_end_offset": 0})
+        return {"topic": topic, "partition": partition, "leader": info["leader"], "replicas": list(info["replicas"]),
+                "isr": list(info["isr"]), "leader_epoch": info["leader_epoch"],
+                "log_start_offset": leader["log_start_offset"], "high_watermark": leader["high_watermark"],
+                "log_end_offset": leader["log_end_offset"], "per_replica": replicas}
+
+    # -- faults ---------------------------------------------------------------------------------------------------
+
+    def machine(self, target: int | str) -> str:
+        name = broker_name(target) if isinstance(target, int) else target
+        if name not in self.sim.nodes:
+            raise KeyError(f"there is no machine {target!r}")
+        return name
+
+    def crash(self, target: int | str) -> None:
+        self.sim.crash(self.machine(target))
+
+    def restart(self, target: int | str) -> None:
+        self.sim.restart(self.machine(target))
+
+    def partition(self, *groups: list[int | str]) -> None:
+        """Split the network. Machines not listed (ZooKeeper servers, clients) stay with the largest group."""
+        named = [[self.machine(m) for m in group] for group in groups]
+        listed = {m for group in named for m in group}
+        rest = [n for n in self.sim.nodes if n not in listed]
+        largest = max(range(len(named)), key=lambda i: len(named[i])) if named else 0
+        if named:
+            named[largest] = named[largest] + rest
+        self.sim.partition(named)
+
+    def cut(self, a: int | str, b: int | str, both_ways: bool = True) -> None:
+        self.sim.cut(self.machine(a), self.machine(b), both_ways)
+
+    def heal(self) -> None:
+        self.sim.heal()
+
+
+def strategy_name(strategy: Any) -> str:
+    """kafka-python names assignors by class; accept those and Kafka's short names."""
+    name = strategy if isinstance(strategy, str) else getattr(strategy, "name", type(strategy).__name__)
+    short = {"RangePartitionAssignor": "range", "RoundRobinPartitionAssignor": "roundrobin",
+             "StickyPartitionAssignor": "cooperative-sticky", "CooperativeStickyAssignor": "cooperative-sticky",
+             "sticky": "cooperative-sticky"}.get(str(name), str(name))
+    if short not in ASSIGNORS:
+        raise ValueError(f"unknown partition assignment strategy {strategy!r}: use one of {', '.join(ASSIGNORS)}")
+    return short

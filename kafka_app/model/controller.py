@@ -1,0 +1,578 @@
+"""The controller (``KafkaController`` in ZooKeeper mode): one broker, elected through ZooKeeper.
+
+Election is the master-election recipe: read ``/controller_epoch``, then in one
+multi create the ephemeral ``/controller`` and bump the epoch (conditional on
+its version). Whoever loses watches ``/controller`` and races again when it is
+deleted, which happens when the controller's ZooKeeper session expires.
+
+The new controller reads the cluster's state from ZooKeeper (live brokers,
+each topic's replica assignment and config, each partition's leader, leader
+epoch and ISR), elects leaders for partitions that have none, and sends
+``LeaderAndIsr`` and ``UpdateMetadata`` to the brokers. Every change it makes
+is written to ZooKeeper first, in a multi that checks the controller epoch's
+version, so a controller that lost its session (a zombie) cannot overwrite
+its successor's decisions, and brokers ignore requests from older epochs.
+
+Leader election on a broker's death (``OfflinePartitionLeaderElectionStrategy``):
+the first live replica, in assignment order, that is in the ISR; with
+``unclean.leader.election.enable`` and no live ISR member, the first live
+replica (records it never copied are lost); otherwise no leader, and the ISR
+keeps its last member so that member can lead again when it returns.
+
+Simplified: a topic's znode, config and partition states are written in one
+multi by the controller (Kafka's admin path writes the topic znode and the
+controller's watch then creates the states); preferred-leader rebalancing and
+topic deletion are not modelled.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from coordlab.sim import Message, Simulation, serializable
+from zookeeper_app.model.codes import Code
+from zookeeper_app.model.prep import CheckRequest, CreateRequest, MultiRequest, SetDataRequest
+
+from .assignment import assign_replicas
+from .errors import (
+    InvalidPartitionsError,
+    InvalidReplicationFactorError,
+    InvalidTopicError,
+    NotControllerError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+)
+from .settings import OFFSETS_TOPIC
+
+if TYPE_CHECKING:
+    from .broker import Broker
+
+CONTROLLER = "/controller"
+EPOCH = "/controller_epoch"
+FENCED_LEADER_EPOCH = 74
+INELIGIBLE_REPLICA = 107
+INVALID_UPDATE_VERSION = 108
+
+
+@serializable
+@dataclass
+class LeaderIsr:
+    """A partition's state as stored in ``/brokers/topics/<t>/partitions/<p>/state``."""
+
+    leader: int
+    leader_epoch: int
+    isr: list[int]
+    zk_version: int = 0
+
+
+@serializable
+@dataclass
+class TopicInfo:
+    assignment: dict[str, list[int]]  # partition → replicas, in placement order
+    config: dict[str, str]
+
+
+@serializable
+@dataclass
+class Batch:
+    """ZooKeeper writes that complete one controller decision."""
+
+    remaining: int
+    changed: list[str] = field(default_factory=list)
+    notify_replicas: bool = True
+    reply: dict[str, Any] | None = None
+
+
+@serializable
+@dataclass
+class ControllerState:
+    epoch: int
+    epoch_version: int
+    live: list[int] = field(default_factory=list)
+    topics: dict[str, TopicInfo] = field(default_factory=dict)
+    partitions: dict[str, LeaderIsr] = field(default_factory=dict)
+    loading: int = 0
+    ready: bool = False
+    batches: dict[int, Batch] = field(default_factory=dict)
+    next_batch: int = 1
+
+
+def state_path(topic: str, partition: int | str) -> str:
+    return f"/brokers/topics/{topic}/partitions/{partition}/state"
+
+
+def split(name: str) -> tuple[str, int]:
+    topic, _, partition = name.rpartition("-")
+    return topic, int(partition)
+
+
+# -- election -----------------------------------------------------------------------------------
+
+
+def elect(b: Broker, sim: Simulation) -> None:
+    """``KafkaController.elect``: watch /controller; if nobody holds it, try to take it."""
+    b.zk(sim, {"op": "exists", "path": CONTROLLER, "watch": True}, {"op": "controller_exists"})
+
+
+def claim(b: Broker, sim: Simulation) -> None:
+    b.zk(sim, {"op": "getData", "path": EPOCH}, {"op": "epoch_read"})
+
+
+def resign(b: Broker, sim: Simulation) -> None:
+    b.controller = None
+    sim.trace(b.name, "resigned", f"{b.name} is no longer the controller.", broker=b.broker_id)
+
+
+def on_zk_watch(b: Broker, sim: Simulation, event: str, path: str) -> None:
+    if path == CONTROLLER:
+        if event == "DELETED" and b.controller is not None:
+            resign(b, sim)
+        if b.registered:
+            elect(b, sim)
+    elif path == "/brokers/ids" and b.controller is not None:
+        read_brokers(b, sim)
+    elif path == "/brokers/topics" and b.controller is not None:
+        b.zk(sim, {"op": "getChildren", "path": "/brokers/topics", "watch": True}, {"op": "topics_again"})
+
+
+def on_zk_reply(b: Broker, sim: Simulation, purpose: dict[str, Any], code: Code, result: Any) -> None:
+    op = purpose["op"]
+    if op == "controller_exists":
+        if code == Code.OK and result is None:
+            claim(b, sim)
+        elif code == Code.OK:
+            b.zk(sim, {"op": "getData", "path": CONTROLLER}, {"op": "controller_who"})
+    elif op == "controller_who":
+        if code == Code.OK:
+            b.controller_id = json.loads(result[0])["brokerid"]
+    elif op == "epoch_read":
+        if code == Code.NONODE:
+            b.zk(sim, CreateRequest(EPOCH, b"0"), {"op": "epoch_created"})
+        elif code == Code.OK:
+            epoch, version = int(result[0] or b"0"), result[1].version
+            data = json.dumps({"version": 2, "brokerid": b.broker_id, "timestamp": str(sim.now)}).encode()
+            b.zk(sim, MultiRequest([CreateRequest(CONTROLLER, data, ephemeral=True),
+                                    SetDataRequest(EPOCH, str(epoch + 1).encode(), version)]),
+                 {"op": "claim", "epoch": epoch + 1, "version": version + 1})
+    elif op == "epoch_created":
+        if code in (Code.OK, Code.NODEEXISTS):
+            claim(b, sim)
+    elif op == "claim":
+        failed = code != Code.OK or any(c != 0 for c, _, _ in result or [])
+        if not failed:
+            become_controller(b, sim, purpose["epoch"], purpose["version"])
+        elif b.registered:
+            elect(b, sim)
+    elif b.controller is not None:
+        on_controller_reply(b, sim, b.controller, purpose, code, result)
+
+
+def become_controller(b: Broker, sim: Simulation, epoch: int, version: int) -> None:
+    b.controller = ControllerState(epoch, version)
+    b.controller_id, b.controller_epoch = b.broker_id, epoch
+    sim.trace(b.name, "controller", f"{b.name} created the ephemeral {CONTROLLER}: it is the controller now "
+              f"(controller epoch {epoch}). It reads the cluster's state from ZooKeeper.",
+              broker=b.broker_id, epoch=epoch)
+    read_brokers(b, sim)
+    b.controller.loading += 1
+    b.zk(sim, {"op": "getChildren", "path": "/brokers/topics", "watch": True}, {"op": "topics"})
+
+
+def read_brokers(b: Broker, sim: Simulation) -> None:
+    assert b.controller is not None
+    b.controller.loading += 0 if b.controller.ready else 1
+    b.zk(sim, {"op": "getChildren", "path": "/brokers/ids", "watch": True}, {"op": "brokers"})
+
+
+# -- reading and reacting ---------------------------------------------------------------------------
+
+
+def on_controller_reply(b: Broker, sim: Simulation, c: ControllerState, purpose: dict[str, Any], code: Code,
+                        result: Any) -> None:
+    op = purpose["op"]
+    if op == "brokers":
+        live = sorted(int(child) for child in (result[0] if code == Code.OK else []))
+        if c.ready:
+            brokers_changed(b, sim, c, live)
+        else:
+            c.live = live
+            loaded(b, sim, c)
+    elif op == "topics":
+        for topic in sorted(result[0] if code == Code.OK else []):
+            c.loading += 2
+            b.zk(sim, {"op": "getData", "path": f"/brokers/topics/{topic}"}, {"op": "topic", "topic": topic})
+            b.zk(sim, {"op": "getData", "path": f"/config/topics/{topic}"}, {"op": "config", "topic": topic})
+        loaded(b, sim, c)
+    elif op == "topic":
+        if code == Code.OK:
+            assignment = json.loads(result[0])["partitions"]
+            c.topics[purpose["topic"]] = TopicInfo(assignment, {})
+            for partition in sorted(assignment, key=int):
+                c.loading += 1
+                b.zk(sim, {"op": "getData", "path": state_path(purpose["topic"], partition)},
+                     {"op": "state", "name": f"{purpose['topic']}-{partition}"})
+        loaded(b, sim, c)
+    elif op == "config":
+        if code == Code.OK and purpose["topic"] in c.topics:
+            c.topics[purpose["topic"]].config = json.loads(result[0])["config"]
+        loaded(b, sim, c)
+    elif op == "state":
+        if code == Code.OK:
+            data = json.loads(result[0])
+            c.partitions[purpose["name"]] = LeaderIsr(data["leader"], data["leader_epoch"], data["isr"],
+                                                      result[1].version)
+        loaded(b, sim, c)
+    elif op == "write":
+        written(b, sim, c, purpose, code, result)
+    elif op == "state_reload" and code == Code.OK:
+        data = json.loads(result[0])
+        c.partitions[purpose["name"]] = LeaderIsr(data["leader"], data["leader_epoch"], data["isr"],
+                                                  result[1].version)
+        elected = reelect(b, sim, c, purpose["name"])
+        if elected is not None:
+            write_states(b, sim, c, {purpose["name"]: elected}, Batch(1))
+
+
+def loaded(b: Broker, sim: Simulation, c: ControllerState) -> None:
+    c.loading -= 1
+    if c.loading > 0 or c.ready:
+        return
+    c.ready = True
+    sim.trace(b.name, "controller_ready", f"The controller {b.name} knows the cluster: live brokers {c.live}, "
+              f"{len(c.topics)} topic(s).", live=c.live)
+    changes = {name: elected for name in sorted(c.partitions)
+               if (elected := reelect(b, sim, c, name)) is not None}
+    send_metadata(b, sim, c)
+    send_leader_and_isr(b, sim, c, sorted(c.partitions))
+    if changes:
+        write_states(b, sim, c, changes, Batch(len(changes)))
+
+
+def brokers_changed(b: Broker, sim: Simulation, c: ControllerState, live: list[int]) -> None:
+    gone = [x for x in c.live if x not in live]
+    born = [x for x in live if x not in c.live]
+    c.live = live
+    if not gone and not born:
+        return
+    parts = ([f"broker(s) {gone} are gone (their /brokers/ids znodes were deleted)"] if gone else []) + (
+        [f"broker(s) {born} registered"] if born else [])
+    sim.trace(b.name, "brokers_changed", f"The controller sees {' and '.join(parts)}.", gone=gone, born=born,
+              live=live)
+    send_metadata(b, sim, c)
+    if born:
+        send_leader_and_isr(b, sim, c, [n for n in sorted(c.partitions)
+                                         if any(x in replicas_of(c, n) for x in born)], only=born)
+    changes = {name: elected for name in sorted(c.partitions)
+               if (elected := reelect(b, sim, c, name)) is not None}
+    if changes:
+        write_states(b, sim, c, changes, Batch(len(changes)))
+
+
+def replicas_of(c: ControllerState, name: str) -> list[int]:
+    topic, partition = split(name)
+    return c.topics[topic].assignment[str(partition)]
+
+
+def unclean_allowed(c: ControllerState, topic: str) -> bool:
+    return c.topics[topic].config.get("unclean.leader.election.enable", "false") == "true"
+
+
+def reelect(b: Broker, sim: Simulation, c: ControllerState, name: str) -> LeaderIsr | None:
+    """The partition's new state if its leader or an ISR member is offline; None if unchanged."""
+    current = c.partitions[name]
+    replicas = replicas_of(c, name)
+    live = c.live
+    if current.leader in live and all(x in live for x in current.isr):
+        return None
+    if current.leader in live:
+        isr = [x for x in current.isr if x in live]
+        return LeaderIsr(current.leader, current.leader_epoch + 1, isr, current.zk_version)
+    in_sync = [x for x in replicas if x in current.isr and x in live]
+    if in_sync:
+        return LeaderIsr(in_sync[0], current.leader_epoch + 1, [x for x in current.isr if x in live],
+                         current.zk_version)
+    alive = [x for x in replicas if x in live]
+    if alive and unclean_allowed(c, split(name)[0]):
+        sim.trace(b.name, "unclean_election",
+                  f"UNCLEAN election for {name}: no in-sync replica is alive, so the controller makes "
+                  f"out-of-sync b{alive[0]} the leader. Records only the old ISR had are lost.",
+                  topic=split(name)[0], partition=split(name)[1], leader=alive[0], isr=current.isr)
+        return LeaderIsr(alive[0], current.leader_epoch + 1, [alive[0]], current.zk_version)
+    if current.leader == -1:
+        return None
+    sim.trace(b.name, "offline", f"{name} has no leader: no replica of its ISR {current.isr} is alive"
+              + (" and unclean leader election is disabled." if alive else "."),
+              topic=split(name)[0], partition=split(name)[1], isr=current.isr)
+    return LeaderIsr(-1, current.leader_epoch + 1, current.isr, current.zk_version)
+
+
+# -- writing to ZooKeeper ------------------------------------------------------------------------------
+
+
+def state_data(c: ControllerState, state: LeaderIsr) -> bytes:
+    return json.dumps({"controller_epoch": c.epoch, "leader": state.leader, "version": 1,
+                       "leader_epoch": state.leader_epoch, "isr": state.isr}).encode()
+
+
+def write_states(b: Broker, sim: Simulation, c: ControllerState, changes: dict[str, LeaderIsr], batch: Batch) -> None:
+    batch_id = c.next_batch
+    c.next_batch += 1
+    batch.changed = sorted(changes)
+    c.batches[batch_id] = batch
+    for name, state in changes.items():
+        topic, partition = split(name)
+        b.zk(sim, MultiRequest([CheckRequest(EPOCH, c.epoch_version),
+                                SetDataRequest(state_path(topic, partition), state_data(c, state), state.zk_version)]),
+             {"op": "write", "batch": batch_id, "states": {name: state}})
+
+
+def write_ops(b: Broker, sim: Simulation, c: ControllerState, ops: list[Any], batch: Batch,
+              states: dict[str, LeaderIsr], topics: dict[str, TopicInfo]) -> None:
+    batch_id = c.next_batch
+    c.next_batch += 1
+    batch.changed = sorted(states)
+    c.batches[batch_id] = batch
+    b.zk(sim, MultiRequest([CheckRequest(EPOCH, c.epoch_version), *ops]),
+         {"op": "write", "batch": batch_id, "states": states, "topics": topics})
+
+
+def written(b: Broker, sim: Simulation, c: ControllerState, purpose: dict[str, Any], code: Code, result: Any) -> None:
+    batch = c.batches.get(purpose["batch"])
+    if batch is None:
+        return
+    codes = [r[0] for r in result] if isinstance(result, list) else [int(code)]
+    if code != Code.OK or any(codes):
+        if codes and codes[0] == Code.BADVERSION:
+            sim.trace(b.name, "controller_fenced", f"{b.name}'s write was refused: {EPOCH} moved on, so another "
+                      "broker is the controller now.", broker=b.broker_id)
+            resign(b, sim)
+            return
+        # someone changed the partition's state since we read it: read it again and decide again
+        for name in purpose["states"]:
+            topic, partition = split(name)
+            b.zk(sim, {"op": "getData", "path": state_path(topic, partition)}, {"op": "state_reload", "name": name})
+        if batch.reply is not None and batch.reply["kind"] == "AlterPartitionResponse":
+            sim.send(b.name, batch.reply["to"], batch.reply["kind"],
+                     **{**batch.reply["body"], "error": INVALID_UPDATE_VERSION})
+            batch.reply = None
+        purpose = {**purpose, "states": {}, "topics": {}}
+    for topic, info in purpose.get("topics", {}).items():
+        c.topics[topic] = info
+    for name, state in purpose["states"].items():
+        previous = c.partitions.get(name)
+        state.zk_version = previous.zk_version + 1 if previous is not None and purpose.get("topics") is None else 0
+        c.partitions[name] = state
+    batch.remaining -= 1
+    if batch.remaining > 0:
+        return
+    del c.batches[purpose["batch"]]
+    send_metadata(b, sim, c)
+    if batch.notify_replicas:
+        send_leader_and_isr(b, sim, c, batch.changed)
+    if batch.reply is not None:
+        sim.send(b.name, batch.reply["to"], batch.reply["kind"], **batch.reply["body"])
+
+
+# -- telling the brokers ---------------------------------------------------------------------------------
+
+
+def metadata(c: ControllerState, controller: int) -> dict[str, Any]:
+    topics: dict[str, Any] = {}
+    for topic, info in c.topics.items():
+        partitions = {}
+        for partition, replicas in info.assignment.items():
+            state = c.partitions.get(f"{topic}-{partition}")
+            if state is not None:
+                partitions[partition] = {"leader": state.leader, "leader_epoch": state.leader_epoch,
+                                         "isr": list(state.isr), "replicas": list(replicas)}
+        topics[topic] = {"partitions": partitions, "config": dict(info.config), "internal": topic == OFFSETS_TOPIC}
+    return {"brokers": list(c.live), "controller": controller, "topics": topics}
+
+
+def send_metadata(b: Broker, sim: Simulation, c: ControllerState) -> None:
+    data = metadata(c, b.broker_id)
+    for broker in c.live:
+        sim.send(b.name, f"b{broker}", "UpdateMetadata", controller_epoch=c.epoch, controller_id=b.broker_id,
+                 metadata=data)
+
+
+def send_leader_and_isr(b: Broker, sim: Simulation, c: ControllerState, names: list[str],
+                        only: list[int] | None = None) -> None:
+    per_broker: dict[int, list[dict[str, Any]]] = {}
+    for name in names:
+        topic, partition = split(name)
+        state = c.partitions[name]
+        replicas = replicas_of(c, name)
+        item = {"topic": topic, "partition": partition, "leader": state.leader, "leader_epoch": state.leader_epoch,
+                "isr": list(state.isr), "replicas": list(replicas), "config": dict(c.topics[topic].config)}
+        for broker in replicas:
+            if broker in c.live and (only is None or broker in only):
+                per_broker.setdefault(broker, []).append(item)
+    for broker, items in sorted(per_broker.items()):
+        sim.send(b.name, f"b{broker}", "LeaderAndIsr", controller_epoch=c.epoch, controller_id=b.broker_id,
+                 partitions=items)
+
+
+# -- requests to the controller ------------------------------------------------------------------------------
+
+
+def active(b: Broker) -> ControllerState | None:
+    return b.controller if b.controller is not None and b.controller.ready else None
+
+
+def alter_partition(b: Broker, sim: Simulation, message: Message) -> None:
+    body = message.body
+    name = f"{body['topic']}-{body['partition']}"
+    reply = {"topic": body["topic"], "partition": body["partition"]}
+    c = active(b)
+    state = c.partitions.get(name) if c is not None else None
+    error = 0
+    if c is None:
+        error = NotControllerError.errno or 0
+    elif state is None:
+        error = UnknownTopicOrPartitionError.errno or 0
+    elif state.leader != body["leader"] or state.leader_epoch != body["leader_epoch"]:
+        error = FENCED_LEADER_EPOCH
+    elif any(x not in c.live for x in body["isr"]):
+        error = INELIGIBLE_REPLICA
+    if error or c is None or state is None:
+        sim.send(b.name, message.src, "AlterPartitionResponse", **reply, error=error, isr=[], leader_epoch=-1)
+        return
+    new = LeaderIsr(state.leader, state.leader_epoch, list(body["isr"]), state.zk_version)
+    response = {"to": message.src, "kind": "AlterPartitionResponse",
+                "body": {**reply, "error": 0, "isr": new.isr, "leader_epoch": new.leader_epoch}}
+    write_states(b, sim, c, {name: new}, Batch(1, notify_replicas=False, reply=response))
+
+
+def topic_ops(topic: str, info: TopicInfo, states: dict[str, LeaderIsr], c: ControllerState,
+              new_topic: bool) -> list[Any]:
+    assignment = json.dumps({"version": 3, "partitions": info.assignment, "adding_replicas": {},
+                             "removing_replicas": {}}).encode()
+    ops: list[Any] = []
+    if new_topic:
+        ops += [CreateRequest(f"/brokers/topics/{topic}", assignment),
+                CreateRequest(f"/config/topics/{topic}", json.dumps({"version": 1, "config": info.config}).encode()),
+                CreateRequest(f"/brokers/topics/{topic}/partitions")]
+    else:
+        ops.append(SetDataRequest(f"/brokers/topics/{topic}", assignment))
+    for name in sorted(states, key=lambda n: split(n)[1]):
+        partition = split(name)[1]
+        ops += [CreateRequest(f"/brokers/topics/{topic}/partitions/{partition}"),
+                CreateRequest(state_path(topic, partition), state_data(c, states[name]))]
+    return ops
+
+
+def create_topics(b: Broker, sim: Simulation, message: Message) -> None:
+    body = message.body
+    c = active(b)
+    errors: dict[str, tuple[int, str]] = {}
+    planned: list[tuple[str, TopicInfo, dict[str, LeaderIsr]]] = []
+    for spec in body["topics"]:
+        topic = spec["name"]
+        if c is None:
+            errors[topic] = (NotControllerError.errno or 0, "This is not the controller.")
+            continue
+        config, problem = b.parse_config(spec.get("configs", {}))
+        if not isinstance(topic, str) or not topic or len(topic) > 249 or topic in (".", "..") or any(
+                ch not in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-" for ch in topic):
+            errors[topic] = (InvalidTopicError.errno or 0, f"Topic name '{topic}' is illegal: use letters, digits, "
+                             "'.', '_' and '-' (at most 249).")
+        elif topic in c.topics or any(t == topic for t, _, _ in planned):
+            errors[topic] = (TopicAlreadyExistsError.errno or 0, f"Topic '{topic}' already exists.")
+        elif spec["partitions"] < 1:
+            errors[topic] = (InvalidPartitionsError.errno or 0, "Number of partitions must be larger than 0.")
+        elif spec["replication"] < 1 or spec["replication"] > len(c.live):
+            errors[topic] = (InvalidReplicationFactorError.errno or 0,
+                             f"Replication factor: {spec['replication']} larger than available brokers: "
+                             f"{len(c.live)}." if spec["replication"] >= 1
+                             else "Replication factor must be larger than 0.")
+        elif config is None:
+            errors[topic] = (40, problem)
+        else:
+            count = len(c.live)
+            assignment = assign_replicas(spec["partitions"], spec["replication"], c.live,
+                                         sim.rng.randrange(count), sim.rng.randrange(count))
+            info = TopicInfo({str(p): r for p, r in assignment.items()},
+                             {k: v for k, v in config.as_kafka().items()})
+            states = {f"{topic}-{p}": LeaderIsr(r[0], 0, list(r)) for p, r in assignment.items()}
+            planned.append((topic, info, states))
+            errors[topic] = (0, "")
+    reply = {"to": message.src, "kind": "CreateTopicsResponse",
+             "body": {"request": body["request"], "errors": errors}}
+    if c is None or not planned or body.get("validate_only"):
+        sim.send(b.name, message.src, "CreateTopicsResponse", request=body["request"], errors=errors)
+        return
+    batch = Batch(len(planned), reply=reply)
+    for topic, info, states in planned:
+        sim.trace(b.name, "topic_created", f"The controller creates topic {topic}: {len(states)} partition(s), "
+                  "replicas " + ", ".join(f"{p}→{r}" for p, r in info.assignment.items()) + ".",
+                  topic=topic, assignment=info.assignment)
+        write_ops(b, sim, c, topic_ops(topic, info, states, c, True), batch, states, {topic: info})
+
+
+def create_partitions(b: Broker, sim: Simulation, message: Message) -> None:
+    body = message.body
+    c = active(b)
+    topic, total = body["topic"], body["total"]
+    error, text = 0, ""
+    info = c.topics.get(topic) if c is not None else None
+    if c is None:
+        error, text = NotControllerError.errno or 0, "This is not the controller."
+    elif info is None:
+        error, text = UnknownTopicOrPartitionError.errno or 0, f"Topic '{topic}' does not exist."
+    elif total <= len(info.assignment):
+        error, text = InvalidPartitionsError.errno or 0, (
+            f"Topic currently has {len(info.assignment)} partitions, which is higher than or equal to the "
+            f"requested {total}.")
+    if error or c is None or info is None:
+        sim.send(b.name, message.src, "CreatePartitionsResponse", request=body["request"], error=error, message=text)
+        return
+    existing = len(info.assignment)
+    first = info.assignment["0"]
+    start = max(0, next((i for i, x in enumerate(c.live) if x >= first[0]), 0))
+    full = assign_replicas(total, len(first), c.live, start)
+    assignment = {**info.assignment, **{str(p): full[p] for p in range(existing, total)}}
+    new_info = TopicInfo(assignment, info.config)
+    states = {f"{topic}-{p}": LeaderIsr(full[p][0], 0, list(full[p])) for p in range(existing, total)}
+    sim.trace(b.name, "partitions_added", f"The controller adds partitions to {topic}: {existing} → {total}. "
+              "Keys now hash onto more partitions, so some keys move.", topic=topic, before=existing, total=total)
+    reply = {"to": message.src, "kind": "CreatePartitionsResponse",
+             "body": {"request": body["request"], "error": 0, "message": ""}}
+    write_ops(b, sim, c, topic_ops(topic, new_info, states, c, False), Batch(1, reply=reply), states,
+              {topic: new_info})
+
+
+def alter_configs(b: Broker, sim: Simulation, message: Message) -> None:
+    body = message.body
+    c = active(b)
+    topic = body["topic"]
+    info = c.topics.get(topic) if c is not None else None
+    config, problem = b.parse_config({**(info.config if info else {}), **body["configs"]})
+    error = 0
+    if c is None:
+        error, problem = NotControllerError.errno or 0, "This is not the controller."
+    elif info is None:
+        error, problem = UnknownTopicOrPartitionError.errno or 0, f"Topic '{topic}' does not exist."
+    elif config is None:
+        error = 40
+    if error or c is None or info is None or config is None:
+        sim.send(b.name, message.src, "AlterConfigsResponse", request=body["request"], error=error, message=problem)
+        return
+    new_info = TopicInfo(info.assignment, config.as_kafka())
+    changed = ", ".join(f"{k}={v}" for k, v in body["configs"].items())
+    sim.trace(b.name, "config_changed", f"The controller changes {topic}'s config: {changed}.", topic=topic,
+              configs=dict(body["configs"]))
+    reply = {"to": message.src, "kind": "AlterConfigsResponse",
+             "body": {"request": body["request"], "error": 0, "message": ""}}
+    batch = Batch(1, reply=reply)
+    batch_states = {f"{topic}-{p}": c.partitions[f"{topic}-{p}"] for p in info.assignment
+                    if f"{topic}-{p}" in c.partitions}
+    batch_id = c.next_batch
+    c.next_batch += 1
+    batch.changed = sorted(batch_states)
+    c.batches[batch_id] = batch
+    data = json.dumps({"version": 1, "config": new_info.config}).encode()
+    b.zk(sim, MultiRequest([CheckRequest(EPOCH, c.epoch_version), SetDataRequest(f"/config/topics/{topic}", data)]),
+         {"op": "write", "batch": batch_id, "states": {}, "topics": {topic: new_info}})
