@@ -333,8 +333,8 @@ class Broker(ZkClient):
             self.answer_delayed(sim, delayed, RequestTimedOutError)
 
     def answer_delayed(self, sim: Simulation, delayed: DelayedProduce, error: type[KafkaError] | None) -> None:
-        if delayed.kind == "commit":
-            coordinator.commit_done(self, sim, delayed, error)
+        if delayed.kind in ("commit", "sync"):
+            coordinator.stored(self, sim, delayed, error)
         else:
             sim.send(self.name, delayed.reply_to, "ProduceResponse", **delayed.body, error=code_of(error))
 
@@ -440,7 +440,7 @@ class Broker(ZkClient):
         epoch_start = next((start for epoch, start in log.epochs if epoch == hosted.leader_epoch), 0)
         if (hosted.pending_isr is None and replica in hosted.replicas and hosted.state.can_join_isr(
                 replica, log.high_watermark) and offset >= epoch_start):
-            self.propose_isr(sim, hosted, [r for r in hosted.replicas if r in hosted.isr or r == replica])
+            self.propose_isr(sim, hosted, [*hosted.isr, replica])
         self.advance_high_watermark(sim, name)
 
     def wake_parked(self, sim: Simulation, name: str) -> None:

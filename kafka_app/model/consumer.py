@@ -282,14 +282,15 @@ class ConsumerNode(ClientNode):
         leader = self.leader_of(topic, partition)
         if leader < 0:
             self.refresh_metadata(sim)
-            sim.set_timer(self.name, "reset_again", self.retry_backoff_ms * 5, name=name, why=why)
+            sim.set_timer(self.name, "reset_again", self.retry_backoff_ms * 5, partition=name, why=why)
             return
         self.positions.pop(name, None)
         self.fetch_positions.pop(name, None)
         self.request(sim, f"b{leader}", "ListOffsets", topic=topic, partition=partition,
                      timestamp=-2 if self.auto_offset_reset == "earliest" else -1, why=why)
 
-    def on_reset_again(self, sim: Simulation, name: str, why: str) -> None:
+    def on_reset_again(self, sim: Simulation, partition: str, why: str) -> None:
+        name = partition
         if name in self.assignment and name not in self.positions:
             self.reset(sim, name, why)
 
@@ -303,7 +304,7 @@ class ConsumerNode(ClientNode):
             return
         if body["error"]:
             self.refresh_metadata(sim)
-            sim.set_timer(self.name, "reset_again", self.retry_backoff_ms * 5, name=name, why=flight.body["why"])
+            sim.set_timer(self.name, "reset_again", self.retry_backoff_ms * 5, partition=name, why=flight.body["why"])
             return
         self.set_position(name, body["offset"])
         sim.trace(self.name, "offset_reset", f"{self.name} starts {name} at offset {body['offset']}: "

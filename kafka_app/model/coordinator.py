@@ -14,9 +14,12 @@ appended with acks=all and acknowledged at the high watermark; the committed
 offset is the next one to read. A new coordinator (after a leader change)
 loads them from that log.
 
+The group's generation is stored there too, before the members hear their
+assignment, so generations only grow even when the coordinator moves.
+
 Simplified: keys and values of the offsets records are readable JSON instead of
-Kafka's binary schema, and only offsets are stored there: group membership is
-not, so after a coordinator moves the members join again.
+Kafka's binary schema, and the members' list is not stored: after a
+coordinator moves, the members join again.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class Group:
     leader: str = ""
     members: dict[str, Member] = field(default_factory=dict)
     token: int = 0
+    storing: bool = False
     initial: bool = False
     initial_limit: int = 0
 
@@ -160,6 +164,7 @@ def prepare(b: Broker, sim: Simulation, group: Group, reason: str) -> None:
             member.syncing = 0
     group.initial = group.state == "Empty"
     group.state = "PreparingRebalance"
+    group.storing = False
     group.token += 1
     timeout = max((m.rebalance_timeout for m in group.members.values()), default=0)
     if group.initial:
@@ -245,10 +250,46 @@ def sync(b: Broker, sim: Simulation, message: Message) -> None:
         reply(b, sim, message.src, "SyncGroupResponse", body["request"], None, assignment=member.assignment)
         return
     member.syncing = body["request"]
-    if member.member_id != group.leader:
+    if member.member_id != group.leader or group.storing:
         return
     for member_id, other in group.members.items():
         other.assignment = [tuple(tp) for tp in body["assignments"].get(member_id, [])]  # type: ignore[misc]
+    # the group's generation is stored in its offsets partition before anyone hears the assignment,
+    # so a coordinator that takes over carries the generation on
+    group.storing = True
+    record = {"key": json.dumps([group.group_id]).encode(), "timestamp": sim.now, "headers": [],
+              "value": json.dumps({"generation": group.generation, "protocol": group.protocol,
+                                   "leader": group.leader}).encode(), "producer_id": -1, "sequence": -1}
+    append_and_wait(b, sim, group.group_id, [record], message.src, "sync",
+                    {"request": 0, "group": group.group_id, "generation": group.generation})
+
+
+def append_and_wait(b: Broker, sim: Simulation, group_id: str, records: list[dict[str, Any]], reply_to: str,
+                    kind: str, body: dict[str, Any]) -> None:
+    """Append to the group's offsets partition with acks=all; ``stored`` runs at the high watermark."""
+    from .broker import DelayedProduce
+
+    log = f"{OFFSETS_TOPIC}-{partition_of(b, group_id)}"
+    failure, (_, end) = b.append_as_leader(sim, log, records, -1)
+    delayed = DelayedProduce(log, end, sim.now + 5_000, reply_to, kind, body)
+    if failure is not None or b.logs[log].high_watermark >= end:
+        stored(b, sim, delayed, failure)
+    else:
+        b.delayed.append(delayed)
+        sim.set_timer(b.name, "produce_deadline", 5_000)
+
+
+def stored(b: Broker, sim: Simulation, delayed: DelayedProduce, error: type[KafkaError] | None) -> None:
+    if delayed.kind == "commit":
+        commit_done(b, sim, delayed, error)
+        return
+    group = b.groups.get(delayed.body["group"])
+    if group is None or group.generation != delayed.body["generation"] or group.state != "CompletingRebalance":
+        return
+    group.storing = False
+    if error is not None:
+        prepare(b, sim, group, "its assignment could not be stored")
+        return
     group.state = "Stable"
     sim.trace(b.name, "assignment", f"Group {group.group_id} is stable in generation {group.generation}: "
               + "; ".join(f"{m.node} gets {describe_tps(m.assignment)}" for m in group.members.values()) + ".",
@@ -348,25 +389,12 @@ def commit(b: Broker, sim: Simulation, message: Message) -> None:
     records = [{"key": offset_key(group_id, name), "value": json.dumps({"offset": offset, "metadata": ""}).encode(),
                 "timestamp": sim.now, "headers": [], "producer_id": -1, "sequence": -1}
                for name, offset in sorted(body["offsets"].items())]
-    log = f"{OFFSETS_TOPIC}-{partition_of(b, group_id)}"
     if not records:
         reply(b, sim, message.src, "OffsetCommitResponse", request, None)
         return
-    failure, (_, end) = b.append_as_leader(sim, log, records, -1)
-    if failure is not None:
-        reply(b, sim, message.src, "OffsetCommitResponse", request, failure)
-        return
-    from .broker import DelayedProduce
-
-    delayed = DelayedProduce(log, end, sim.now + 5_000, message.src, "commit",
-                             {"request": request, "group": group_id, "offsets": dict(body["offsets"]),
-                              "member": body["member_id"], "generation": body["generation"],
-                              "reset": body.get("reset", False)})
-    if b.logs[log].high_watermark >= end:
-        commit_done(b, sim, delayed, None)
-    else:
-        b.delayed.append(delayed)
-        sim.set_timer(b.name, "produce_deadline", 5_000)
+    append_and_wait(b, sim, group_id, records, message.src, "commit",
+                    {"request": request, "group": group_id, "offsets": dict(body["offsets"]),
+                     "member": body["member_id"], "generation": body["generation"], "reset": body.get("reset", False)})
 
 
 def commit_done(b: Broker, sim: Simulation, delayed: DelayedProduce, error: type[KafkaError] | None) -> None:
@@ -408,13 +436,19 @@ def describe(b: Broker, sim: Simulation, message: Message) -> None:
 
 
 def load(b: Broker, sim: Simulation, partition: int) -> None:
-    """Become coordinator for the groups of this offsets partition: read their offsets from its log."""
+    """Become coordinator for the groups of this offsets partition: read their offsets and
+    generations from its log (the members join again)."""
     log = b.logs[f"{OFFSETS_TOPIC}-{partition}"]
     loaded: dict[str, dict[str, int]] = {}
     for record in log.all_records():
         if record.key is None:
             continue
-        group, topic, number = json.loads(record.key)
+        key = json.loads(record.key)
+        if len(key) == 1:
+            if record.value is not None:
+                b.groups[key[0]] = Group(key[0], generation=json.loads(record.value)["generation"])
+            continue
+        group, topic, number = key
         if record.value is None:
             loaded.get(group, {}).pop(f"{topic}-{number}", None)
         else:

@@ -32,6 +32,7 @@ from .log import RECORD_OVERHEAD
 from .partitioner import murmur2, partition_for_key, to_positive
 
 RETRIABLE = {3, 5, 6, 7, 19, 20, 74, CONNECTION_FAILED}
+RETRY_BACKOFF_MAX_MS = 1_000
 EVIDENCE_LIMIT = 20_000
 
 
@@ -49,6 +50,7 @@ class Outgoing:
     created: int
     partition: int = -1
     sequence: int = -1
+    attempts: int = 0
     how: str = ""  # how its partition was chosen, for people
 
     @property
@@ -88,6 +90,7 @@ class ProducerNode(ClientNode):
     queues: dict[str, list[int]] = field(default_factory=dict)  # "topic-p" → record ids, oldest first
     busy: dict[str, int] = field(default_factory=dict)  # "topic-p" → the produce request in flight
     lingering: dict[str, bool] = field(default_factory=dict)
+    backoff: dict[str, int] = field(default_factory=dict)  # "topic-p" → no retry before this time
     sequences: dict[str, int] = field(default_factory=dict)
     sticky: dict[str, list[int]] = field(default_factory=dict)  # topic → [partition, bytes since it was chosen]
     results: dict[int, Result] = field(default_factory=dict)
@@ -153,7 +156,7 @@ class ProducerNode(ClientNode):
     def drain(self, sim: Simulation, name: str) -> None:
         """Send the next batch of a partition if nothing is in flight for it."""
         queue = self.queues.get(name)
-        if not queue or name in self.busy or self.lingering.get(name):
+        if not queue or name in self.busy or self.lingering.get(name) or self.backoff.get(name, 0) > sim.now:
             return
         first = self.outgoing[queue[0]]
         leader = self.leader_of(first.topic, first.partition)
@@ -170,10 +173,10 @@ class ProducerNode(ClientNode):
         age = sim.now - first.created
         if self.linger_ms and age < self.linger_ms and size < self.batch_size and first.sequence < 0:
             self.lingering[name] = True
-            sim.set_timer(self.name, "linger", self.linger_ms - age, name=name)
+            sim.set_timer(self.name, "linger", self.linger_ms - age, partition=name)
             return
         for record in batch:
-            if record.sequence < 0:
+            if record.sequence < 0:  # sequence numbers are given once; a retry resends the same ones
                 record.sequence = self.sequences.get(name, 0)
                 self.sequences[name] = record.sequence + 1
         records = [{"key": r.key, "value": r.value, "headers": r.headers, "timestamp": r.timestamp,
@@ -191,7 +194,8 @@ class ProducerNode(ClientNode):
         self.in_flight[request].body = {"ids": [r.id for r in batch], "name": name}
         self.busy[name] = request
 
-    def on_linger(self, sim: Simulation, name: str) -> None:
+    def on_linger(self, sim: Simulation, partition: str) -> None:
+        name = partition
         self.lingering.pop(name, None)
         queue = self.queues.get(name)
         if queue:
@@ -231,12 +235,17 @@ class ProducerNode(ClientNode):
     def retry_or_fail(self, sim: Simulation, name: str, ids: list[int], code: int, broker: str) -> None:
         records = [self.outgoing[i] for i in ids]
         expired = sim.now - records[0].created >= self.delivery_timeout_ms
-        if code in RETRIABLE and not expired and self.retries > 0:
-            what = "its connection was refused" if code == CONNECTION_FAILED else error_for(code).message
-            sim.trace(self.name, "retry", f"{self.name}'s batch for {name} failed at {broker} ({what}): "
-                      "it refreshes its metadata and retries.", partition=name, error=code)
+        records[0].attempts += 1
+        if code in RETRIABLE and not expired and records[0].attempts <= self.retries:
+            if records[0].attempts == 1:
+                what = "its connection was refused" if code == CONNECTION_FAILED else error_for(code).message
+                sim.trace(self.name, "retry", f"{self.name}'s batch for {name} failed at {broker} ({what}): "
+                          "it refreshes its metadata and retries.", partition=name, error=code)
             self.refresh_metadata(sim)
-            sim.set_timer(self.name, "retry", self.retry_backoff_ms, name=name)
+            # retry.backoff.ms, doubling up to retry.backoff.max.ms (1 s), as Kafka 3.7 does
+            delay = min(RETRY_BACKOFF_MAX_MS, self.retry_backoff_ms * 2 ** min(records[0].attempts - 1, 10))
+            self.backoff[name] = sim.now + delay
+            sim.set_timer(self.name, "retry", delay, partition=name)
             return
         queue = self.queues[name]
         for record in records:
@@ -244,7 +253,8 @@ class ProducerNode(ClientNode):
             self.finish(sim, record, -1, code, timeout=expired)
         self.drain(sim, name)
 
-    def on_retry(self, sim: Simulation, name: str) -> None:
+    def on_retry(self, sim: Simulation, partition: str) -> None:
+        name = partition
         self.drain(sim, name)
 
     def on_metadata(self, sim: Simulation, errors: dict[str, int]) -> None:

@@ -1,0 +1,156 @@
+"""Invariant checkers: each returns named violations, one sentence each.
+
+They read the brokers' logs, what clients saw (acknowledged records, records
+delivered, assignments) and the trace, never change anything, and are what the
+property tests assert and the lab's safety badge shows.
+
+- ``acknowledged_records_kept``: an acknowledged record stays at its offset in
+  its partition's leader's log, unless retention or compaction removed it.
+  With acks=all, min.insync.replicas ≥ 2 and no unclean election this always
+  holds; when it fails, the sentence names the records and who truncated them.
+- ``delivered_records_kept``: a record a consumer received was committed (below
+  the high watermark the leader reported) and stays in the log.
+- ``key_order_kept``: one producer's records in one partition appear in the
+  order it sent them (so one key's records stay in order).
+- ``one_owner_per_generation``: no partition is owned by two members of one
+  group in the same generation.
+- ``commits_never_go_back``: a group's committed offset for a partition only
+  moves forward, unless a learner reset it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from coordlab.sim import Simulation, TraceEvent
+
+from .broker import Broker, log_name
+from .consumer import ConsumerNode
+from .log import PartitionLog
+from .producer import ProducerNode
+
+
+def brokers_of(sim: Simulation) -> dict[int, Broker]:
+    return {n.broker_id: n for n in sim.nodes.values() if isinstance(n, Broker)}
+
+
+def leader_logs(sim: Simulation) -> dict[str, PartitionLog]:
+    """Each partition's log on its serving leader (partitions without one are left out)."""
+    logs = {}
+    for broker in brokers_of(sim).values():
+        if not broker.alive:
+            continue
+        for name, hosted in broker.hosted.items():
+            if hosted.state is not None:
+                current = logs.get(name)
+                if current is None or hosted.leader_epoch > current[0]:
+                    logs[name] = (hosted.leader_epoch, broker.logs[name])
+    return {name: log for name, (_, log) in logs.items()}
+
+
+def truncations(events: Iterable[TraceEvent]) -> dict[tuple[str, int], str]:
+    """(log, offset) → who truncated it, from the trace."""
+    who = {}
+    for event in events:
+        if event.kind == "truncated":
+            name = log_name(event.fields["topic"], event.fields["partition"])
+            for record in event.fields["records"]:
+                who[(name, record["offset"])] = event.node
+    return who
+
+
+def record_at(log: PartitionLog, offset: int) -> tuple[int, int] | None:
+    found = log.read(offset, max_records=1, upto=log.log_end_offset)
+    if found and found[0].offset == offset:
+        return found[0].producer_id, found[0].sequence
+    return None
+
+
+def missing(log: PartitionLog, offset: int, producer_id: int, sequence: int) -> bool:
+    if offset < log.log_start_offset or "compact" in log.config.cleanup_policy:
+        return False
+    return record_at(log, offset) != (producer_id, sequence)
+
+
+def acknowledged_records_kept(sim: Simulation, events: Iterable[TraceEvent] = ()) -> list[str]:
+    logs = leader_logs(sim)
+    who = truncations(events)
+    lost: dict[str, list[str]] = {}
+    for producer in sorted((n for n in sim.nodes.values() if isinstance(n, ProducerNode)), key=lambda n: n.name):
+        for topic, partition, offset, producer_id, sequence in producer.acked:
+            name = log_name(topic, partition)
+            log = logs.get(name)
+            if log is not None and missing(log, offset, producer_id, sequence):
+                by = who.get((name, offset))
+                lost.setdefault(name, []).append(f"{producer.name}'s record #{sequence} at offset {offset}"
+                                                 + (f" (truncated by {by})" if by else ""))
+    return [f"acknowledged records lost in {name}: {', '.join(items[:5])}"
+            + (f" and {len(items) - 5} more" if len(items) > 5 else "") for name, items in sorted(lost.items())]
+
+
+def delivered_records_kept(sim: Simulation) -> list[str]:
+    logs = leader_logs(sim)
+    violations = []
+    for consumer in sorted((n for n in sim.nodes.values() if isinstance(n, ConsumerNode)), key=lambda n: n.name):
+        for topic, partition, offset, producer_id, sequence, high_watermark in consumer.consumed:
+            name = log_name(topic, partition)
+            if offset >= high_watermark:
+                violations.append(f"{consumer.name} received {name} offset {offset}, at or above the high "
+                                  f"watermark {high_watermark}")
+                break
+            log = logs.get(name)
+            if log is not None and producer_id >= 0 and missing(log, offset, producer_id, sequence):
+                violations.append(f"{consumer.name} received {name} offset {offset}, which is no longer in the log")
+                break
+    return violations
+
+
+def key_order_kept(sim: Simulation) -> list[str]:
+    violations = []
+    for name, log in sorted(leader_logs(sim).items()):
+        last: dict[int, tuple[int, int]] = {}
+        for record in log.all_records():
+            if record.producer_id < 0:
+                continue
+            before = last.get(record.producer_id)
+            if before is not None and record.sequence <= before[0]:
+                violations.append(f"{name}: a record sent earlier (sequence {record.sequence}) sits at offset "
+                                  f"{record.offset}, after sequence {before[0]} at offset {before[1]}")
+                break
+            last[record.producer_id] = (record.sequence, record.offset)
+    return violations
+
+
+def one_owner_per_generation(events: Iterable[TraceEvent]) -> list[str]:
+    owners: dict[tuple[str, int, str], str] = {}
+    violations = []
+    for event in events:
+        if event.kind != "assigned":
+            continue
+        group, generation = event.fields["group"], event.fields["generation"]
+        for name in event.fields["partitions"]:
+            other = owners.setdefault((group, generation, name), event.node)
+            if other != event.node:
+                violations.append(f"{name} is owned by both {other} and {event.node} in generation {generation} "
+                                  f"of group {group}")
+    return violations
+
+
+def commits_never_go_back(events: Iterable[TraceEvent]) -> list[str]:
+    committed: dict[tuple[str, str], int] = {}
+    violations = []
+    for event in events:
+        if event.kind != "commit":
+            continue
+        group = event.fields["group"]
+        for name, offset in event.fields["offsets"].items():
+            before = committed.get((group, name))
+            if before is not None and offset < before and not event.fields["reset"]:
+                violations.append(f"group {group}'s committed offset for {name} went back from {before} to {offset}")
+            committed[(group, name)] = offset
+    return violations
+
+
+def all_violations(sim: Simulation, events: list[TraceEvent]) -> list[str]:
+    return (acknowledged_records_kept(sim, events) + delivered_records_kept(sim) + key_order_kept(sim)
+            + one_owner_per_generation(events) + commits_never_go_back(events))
