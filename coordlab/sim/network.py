@@ -33,6 +33,7 @@ class Message:
     sent_at: int
     deliver_at: int
     doomed: str = ""
+    dst_incarnation: int = -1  # a message to a process that restarted since is lost: its connection was reset
 
 
 def link_key(src: str, dst: str) -> str:

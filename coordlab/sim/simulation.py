@@ -93,6 +93,8 @@ class Simulation:
         if reason is None and self.network.drop_rate and self.rng.random() < self.network.drop_rate:
             reason = "dropped by the network"
         message.doomed = reason or ""
+        target = self.nodes.get(dst)
+        message.dst_incarnation = target.incarnation if target is not None else -1
         message.deliver_at = self.network.arrival_time(self.rng, src, dst, self.now)
         self.network.in_flight[message.id] = message
         self._schedule(message.deliver_at, Deliver(message.id))
@@ -229,6 +231,8 @@ class Simulation:
         refused = not reason and (node is None or not node.alive)
         if refused:
             reason = f"{message.dst} is down"
+        elif not reason and node is not None and node.incarnation != message.dst_incarnation:
+            reason = f"{message.dst} restarted since it was sent (its connection was reset)"
         if reason:
             self._lost(message, reason)
             sender = self.nodes.get(message.src)

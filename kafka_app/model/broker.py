@@ -151,10 +151,7 @@ class Broker(ZkClient):
             self.registered = True
             for path in TOP_LEVEL_PATHS:
                 self.zk(sim, CreateRequest(path))
-            data = json.dumps({"version": 5, "host": self.name, "port": 9092, "jmx_port": -1,
-                               "endpoints": [f"PLAINTEXT://{self.name}:9092"]}).encode()
-            self.zk(sim, CreateRequest(f"/brokers/ids/{self.broker_id}", data, ephemeral=True),
-                    {"op": "registered"})
+            self.register(sim)
             ctl.elect(self, sim)
         elif state == LOST:
             sim.trace(self.name, "zk_session_lost",
@@ -166,6 +163,11 @@ class Broker(ZkClient):
                 ctl.resign(self, sim)
             self.connect(sim)
 
+    def register(self, sim: Simulation) -> None:
+        data = json.dumps({"version": 5, "host": self.name, "port": 9092, "jmx_port": -1,
+                           "endpoints": [f"PLAINTEXT://{self.name}:9092"]}).encode()
+        self.zk(sim, CreateRequest(f"/brokers/ids/{self.broker_id}", data, ephemeral=True), {"op": "registered"})
+
     def on_reply(self, sim: Simulation, xid: int, code: Code, result: Any) -> None:
         purpose = self.zk_pending.pop(xid, None)
         if purpose is None:
@@ -174,10 +176,25 @@ class Broker(ZkClient):
             if code == Code.OK:
                 sim.trace(self.name, "registered", f"{self.name} registered /brokers/ids/{self.broker_id}.",
                           broker=self.broker_id)
+            elif code == Code.NODEEXISTS:
+                # our previous process's session still holds it: wait for that session to expire
+                sim.trace(self.name, "registration_waits", f"/brokers/ids/{self.broker_id} still belongs to "
+                          f"{self.name}'s session from before its crash; it waits for that session to expire.",
+                          broker=self.broker_id)
+                self.zk(sim, {"op": "exists", "path": f"/brokers/ids/{self.broker_id}", "watch": True},
+                        {"op": "registration_watch"})
+            return
+        if purpose["op"] == "registration_watch":
+            if code == Code.OK and result is None and self.registered:
+                self.register(sim)
             return
         ctl.on_zk_reply(self, sim, purpose, code, result)
 
     def on_watch(self, sim: Simulation, event: str, path: str) -> None:
+        if path == f"/brokers/ids/{self.broker_id}":
+            if event == "DELETED" and self.registered:
+                self.register(sim)
+            return
         ctl.on_zk_watch(self, sim, event, path)
 
     # -- controller requests ---------------------------------------------------------------

@@ -26,6 +26,7 @@ from coordlab.sim import Simulation, TraceEvent
 
 from .broker import Broker, log_name
 from .consumer import ConsumerNode
+from .controller import state_in_zookeeper
 from .log import PartitionLog
 from .producer import ProducerNode
 
@@ -35,17 +36,19 @@ def brokers_of(sim: Simulation) -> dict[int, Broker]:
 
 
 def leader_logs(sim: Simulation) -> dict[str, PartitionLog]:
-    """Each partition's log on its serving leader (partitions without one are left out)."""
+    """Each partition's log on its leader: the broker ZooKeeper names, once it has taken the role
+    (a deposed leader that has not heard yet is not asked; partitions without a leader are left out)."""
+    states, _ = state_in_zookeeper(sim)
     logs = {}
     for broker in brokers_of(sim).values():
         if not broker.alive:
             continue
         for name, hosted in broker.hosted.items():
-            if hosted.state is not None:
-                current = logs.get(name)
-                if current is None or hosted.leader_epoch > current[0]:
-                    logs[name] = (hosted.leader_epoch, broker.logs[name])
-    return {name: log for name, (_, log) in logs.items()}
+            official = states.partitions.get(name)
+            if (hosted.state is not None and official is not None and official.leader == broker.broker_id
+                    and official.leader_epoch == hosted.leader_epoch):
+                logs[name] = broker.logs[name]
+    return logs
 
 
 def truncations(events: Iterable[TraceEvent]) -> dict[tuple[str, int], str]:

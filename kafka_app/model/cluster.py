@@ -13,7 +13,6 @@ server.properties names with underscores (``replica_lag_time_max_ms=10000``).
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +23,7 @@ from .admin import AdminNode
 from .api import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from .broker import Broker, broker_name, log_name
 from .consumer import ASSIGNORS, ConsumerNode
-from .controller import ControllerState, LeaderIsr, TopicInfo, metadata, state_path
+from .controller import metadata, metadata_in_zookeeper
 from .errors import KafkaTimeoutError
 from .producer import ProducerNode
 from .settings import BrokerSettings
@@ -195,24 +194,7 @@ class Cluster:
 
     def metadata_in_zookeeper(self) -> dict[str, Any]:
         """Topics, partition states and live brokers as the most up-to-date serving ZooKeeper server has them."""
-        serving = [s for s in self.ensemble.servers() if s.alive and s.serving] or self.ensemble.servers()
-        tree = max(serving, key=lambda s: s.committed_zxid).tree
-        state = ControllerState(epoch=0, epoch_version=0)
-        state.live = sorted(int(b) for b in tree.children_of("/brokers/ids")) if "/brokers/ids" in tree.nodes else []
-        topics = tree.children_of("/brokers/topics") if "/brokers/topics" in tree.nodes else []
-        for topic in topics:
-            assignment = json.loads(tree.nodes[f"/brokers/topics/{topic}"].data)["partitions"]
-            config_node = tree.nodes.get(f"/config/topics/{topic}")
-            config = json.loads(config_node.data)["config"] if config_node is not None else {}
-            state.topics[topic] = TopicInfo(assignment, config)
-            for partition in assignment:
-                node = tree.nodes.get(state_path(topic, partition))
-                if node is not None:
-                    data = json.loads(node.data)
-                    state.partitions[f"{topic}-{partition}"] = LeaderIsr(data["leader"], data["leader_epoch"],
-                                                                         data["isr"])
-        owner = tree.nodes.get("/controller")
-        return metadata(state, json.loads(owner.data)["brokerid"] if owner is not None else -1)
+        return metadata_in_zookeeper(self.sim)
 
     def topics(self) -> list[str]:
         return sorted(self.metadata()["topics"])

@@ -67,6 +67,7 @@ class ConsumerNode(ClientNode):
     member_id: str = ""
     generation: int = -1
     is_leader: bool = False
+    assigned_counts: dict[str, int] = field(default_factory=dict)  # partitions per topic the leader assigned
     assignment: list[str] = field(default_factory=list)
     positions: dict[str, int] = field(default_factory=dict)
     fetch_positions: dict[str, int] = field(default_factory=dict)
@@ -99,7 +100,8 @@ class ConsumerNode(ClientNode):
             sim.set_timer(self.name, "process", 100)
 
     def eager(self) -> bool:
-        return "cooperative-sticky" not in self.assignors[:1]
+        """The rebalance protocol: cooperative only if every configured assignor supports it."""
+        return any(a != "cooperative-sticky" for a in self.assignors)
 
     def auto_create(self) -> bool:
         return False
@@ -166,6 +168,7 @@ class ConsumerNode(ClientNode):
         """The group leader's job: everyone's partitions, by the chosen assignor."""
         topics = sorted({t for m in members for t in m["topics"]})
         counts = {t: self.partition_count(t) for t in topics if self.partition_count(t)}
+        self.assigned_counts = {t: self.partition_count(t) for t in topics}
         subscriptions = {m["member_id"]: list(m["topics"]) for m in members}
         if protocol == "roundrobin":
             result = round_robin_assign(counts, subscriptions)
@@ -495,6 +498,12 @@ class ConsumerNode(ClientNode):
             self.leave_request = 0
 
     def on_metadata(self, sim: Simulation, errors: dict[str, int]) -> None:
+        changed = {t: self.partition_count(t) for t in self.assigned_counts} != self.assigned_counts
+        if self.is_leader and self.phase == "stable" and changed:
+            sim.trace(self.name, "metadata_changed", f"{self.name}, the group leader, sees the partitions of its "
+                      "topics change and asks for a rebalance.", group=self.group_id)
+            self.join(sim)
+            return
         self.fetch(sim)
 
     def lag(self, name: str) -> int:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from coordlab.sim import Message, Simulation, serializable
 from zookeeper_app.model.codes import Code
+from zookeeper_app.model.server import ZkServer
 from zookeeper_app.model.prep import CheckRequest, CreateRequest, MultiRequest, SetDataRequest
 
 from .assignment import assign_replicas
@@ -53,7 +54,6 @@ CONTROLLER = "/controller"
 EPOCH = "/controller_epoch"
 FENCED_LEADER_EPOCH = 74
 INELIGIBLE_REPLICA = 107
-INVALID_UPDATE_VERSION = 108
 
 
 @serializable
@@ -97,6 +97,7 @@ class ControllerState:
     ready: bool = False
     batches: dict[int, Batch] = field(default_factory=dict)
     next_batch: int = 1
+    tag: int = 0  # which reading of ZooKeeper an answer belongs to (a reload starts a new one)
 
 
 def state_path(topic: str, partition: int | str) -> str:
@@ -133,8 +134,6 @@ def on_zk_watch(b: Broker, sim: Simulation, event: str, path: str) -> None:
             elect(b, sim)
     elif path == "/brokers/ids" and b.controller is not None:
         read_brokers(b, sim)
-    elif path == "/brokers/topics" and b.controller is not None:
-        b.zk(sim, {"op": "getChildren", "path": "/brokers/topics", "watch": True}, {"op": "topics_again"})
 
 
 def on_zk_reply(b: Broker, sim: Simulation, purpose: dict[str, Any], code: Code, result: Any) -> None:
@@ -169,21 +168,24 @@ def on_zk_reply(b: Broker, sim: Simulation, purpose: dict[str, Any], code: Code,
         on_controller_reply(b, sim, b.controller, purpose, code, result)
 
 
-def become_controller(b: Broker, sim: Simulation, epoch: int, version: int) -> None:
-    b.controller = ControllerState(epoch, version)
+def become_controller(b: Broker, sim: Simulation, epoch: int, version: int, quiet: bool = False) -> None:
+    previous = b.controller.tag if b.controller is not None else 0
+    b.controller = ControllerState(epoch, version, tag=previous + 1)
     b.controller_id, b.controller_epoch = b.broker_id, epoch
-    sim.trace(b.name, "controller", f"{b.name} created the ephemeral {CONTROLLER}: it is the controller now "
-              f"(controller epoch {epoch}). It reads the cluster's state from ZooKeeper.",
-              broker=b.broker_id, epoch=epoch)
+    if not quiet:
+        sim.trace(b.name, "controller", f"{b.name} created the ephemeral {CONTROLLER}: it is the controller now "
+                  f"(controller epoch {epoch}). It reads the cluster's state from ZooKeeper.",
+                  broker=b.broker_id, epoch=epoch)
     read_brokers(b, sim)
     b.controller.loading += 1
-    b.zk(sim, {"op": "getChildren", "path": "/brokers/topics", "watch": True}, {"op": "topics"})
+    b.zk(sim, {"op": "getChildren", "path": "/brokers/topics"}, {"op": "topics", "tag": b.controller.tag})
 
 
 def read_brokers(b: Broker, sim: Simulation) -> None:
     assert b.controller is not None
     b.controller.loading += 0 if b.controller.ready else 1
-    b.zk(sim, {"op": "getChildren", "path": "/brokers/ids", "watch": True}, {"op": "brokers"})
+    b.zk(sim, {"op": "getChildren", "path": "/brokers/ids", "watch": True},
+         {"op": "brokers", "tag": b.controller.tag})
 
 
 # -- reading and reacting ---------------------------------------------------------------------------
@@ -192,6 +194,8 @@ def read_brokers(b: Broker, sim: Simulation) -> None:
 def on_controller_reply(b: Broker, sim: Simulation, c: ControllerState, purpose: dict[str, Any], code: Code,
                         result: Any) -> None:
     op = purpose["op"]
+    if purpose.get("tag", c.tag) != c.tag:
+        return  # an answer to a reading that a reload replaced
     if op == "brokers":
         live = sorted(int(child) for child in (result[0] if code == Code.OK else []))
         if c.ready:
@@ -202,8 +206,10 @@ def on_controller_reply(b: Broker, sim: Simulation, c: ControllerState, purpose:
     elif op == "topics":
         for topic in sorted(result[0] if code == Code.OK else []):
             c.loading += 2
-            b.zk(sim, {"op": "getData", "path": f"/brokers/topics/{topic}"}, {"op": "topic", "topic": topic})
-            b.zk(sim, {"op": "getData", "path": f"/config/topics/{topic}"}, {"op": "config", "topic": topic})
+            b.zk(sim, {"op": "getData", "path": f"/brokers/topics/{topic}"},
+                 {"op": "topic", "topic": topic, "tag": c.tag})
+            b.zk(sim, {"op": "getData", "path": f"/config/topics/{topic}"},
+                 {"op": "config", "topic": topic, "tag": c.tag})
         loaded(b, sim, c)
     elif op == "topic":
         if code == Code.OK:
@@ -212,7 +218,7 @@ def on_controller_reply(b: Broker, sim: Simulation, c: ControllerState, purpose:
             for partition in sorted(assignment, key=int):
                 c.loading += 1
                 b.zk(sim, {"op": "getData", "path": state_path(purpose["topic"], partition)},
-                     {"op": "state", "name": f"{purpose['topic']}-{partition}"})
+                     {"op": "state", "name": f"{purpose['topic']}-{partition}", "tag": c.tag})
         loaded(b, sim, c)
     elif op == "config":
         if code == Code.OK and purpose["topic"] in c.topics:
@@ -226,13 +232,6 @@ def on_controller_reply(b: Broker, sim: Simulation, c: ControllerState, purpose:
         loaded(b, sim, c)
     elif op == "write":
         written(b, sim, c, purpose, code, result)
-    elif op == "state_reload" and code == Code.OK:
-        data = json.loads(result[0])
-        c.partitions[purpose["name"]] = LeaderIsr(data["leader"], data["leader_epoch"], data["isr"],
-                                                  result[1].version)
-        elected = reelect(b, sim, c, purpose["name"])
-        if elected is not None:
-            write_states(b, sim, c, {purpose["name"]: elected}, Batch(1))
 
 
 def loaded(b: Broker, sim: Simulation, c: ControllerState) -> None:
@@ -349,15 +348,14 @@ def written(b: Broker, sim: Simulation, c: ControllerState, purpose: dict[str, A
                       "broker is the controller now.", broker=b.broker_id)
             resign(b, sim)
             return
-        # someone changed the partition's state since we read it: read it again and decide again
-        for name in purpose["states"]:
-            topic, partition = split(name)
-            b.zk(sim, {"op": "getData", "path": state_path(topic, partition)}, {"op": "state_reload", "name": name})
-        if batch.reply is not None and batch.reply["kind"] == "AlterPartitionResponse":
-            sim.send(b.name, batch.reply["to"], batch.reply["kind"],
-                     **{**batch.reply["body"], "error": INVALID_UPDATE_VERSION})
-            batch.reply = None
-        purpose = {**purpose, "states": {}, "topics": {}}
+        if code == Code.SESSIONEXPIRED:
+            return  # the session is gone: the broker resigns when it hears so
+        # someone changed a state under us, or the connection broke and the outcome is unknown:
+        # read everything again from ZooKeeper, as a newly elected controller does
+        sim.trace(b.name, "controller_reload", f"A ZooKeeper write of the controller {b.name} failed; it reads "
+                  "the cluster's state from ZooKeeper again.", broker=b.broker_id)
+        become_controller(b, sim, c.epoch, c.epoch_version, quiet=True)
+        return
     for topic, info in purpose.get("topics", {}).items():
         c.topics[topic] = info
     for name, state in purpose["states"].items():
@@ -370,7 +368,7 @@ def written(b: Broker, sim: Simulation, c: ControllerState, purpose: dict[str, A
     del c.batches[purpose["batch"]]
     send_metadata(b, sim, c)
     if batch.notify_replicas:
-        send_leader_and_isr(b, sim, c, batch.changed)
+        send_leader_and_isr(b, sim, c, [name for name in batch.changed if name in c.partitions])
     if batch.reply is not None:
         sim.send(b.name, batch.reply["to"], batch.reply["kind"], **batch.reply["body"])
 
@@ -389,6 +387,31 @@ def metadata(c: ControllerState, controller: int) -> dict[str, Any]:
                                          "isr": list(state.isr), "replicas": list(replicas)}
         topics[topic] = {"partitions": partitions, "config": dict(info.config), "internal": topic == OFFSETS_TOPIC}
     return {"brokers": list(c.live), "controller": controller, "topics": topics}
+
+
+def state_in_zookeeper(sim: Simulation) -> tuple[ControllerState, int]:
+    """What the most up-to-date serving ZooKeeper server holds: live brokers, topics, partition
+    states, and the controller's broker id (-1 if none)."""
+    servers = [n for n in sim.nodes.values() if isinstance(n, ZkServer)]
+    serving = [s for s in servers if s.alive and s.serving] or servers
+    tree = max(serving, key=lambda s: s.committed_zxid).tree
+    state = ControllerState(epoch=0, epoch_version=0)
+    state.live = sorted(int(b) for b in tree.children_of("/brokers/ids")) if "/brokers/ids" in tree.nodes else []
+    for topic in tree.children_of("/brokers/topics") if "/brokers/topics" in tree.nodes else []:
+        assignment = json.loads(tree.nodes[f"/brokers/topics/{topic}"].data)["partitions"]
+        config = tree.nodes.get(f"/config/topics/{topic}")
+        state.topics[topic] = TopicInfo(assignment, json.loads(config.data)["config"] if config is not None else {})
+        for partition in assignment:
+            node = tree.nodes.get(state_path(topic, partition))
+            if node is not None:
+                data = json.loads(node.data)
+                state.partitions[f"{topic}-{partition}"] = LeaderIsr(data["leader"], data["leader_epoch"], data["isr"])
+    owner = tree.nodes.get(CONTROLLER)
+    return state, json.loads(owner.data)["brokerid"] if owner is not None else -1
+
+
+def metadata_in_zookeeper(sim: Simulation) -> dict[str, Any]:
+    return metadata(*state_in_zookeeper(sim))
 
 
 def send_metadata(b: Broker, sim: Simulation, c: ControllerState) -> None:

@@ -103,6 +103,10 @@ def reply(b: Broker, sim: Simulation, to: str, kind: str, request: int, error: t
 def find(b: Broker, sim: Simulation, message: Message) -> None:
     group = message.body["group"]
     topic = b.metadata["topics"].get(OFFSETS_TOPIC)
+    if topic is None and not b.metadata["brokers"]:  # no metadata from the controller yet
+        reply(b, sim, message.src, "FindCoordinatorResponse", message.body["request"],
+              GroupCoordinatorNotAvailableError, coordinator=-1)
+        return
     if topic is None:
         replication = min(b.settings.offsets_topic_replication_factor, max(1, len(b.metadata["brokers"])))
         b.ask_to_create(sim, OFFSETS_TOPIC, b.settings.offsets_topic_num_partitions, replication,

@@ -155,7 +155,7 @@ class PartitionLog:
                 segment.keep([r for r in segment.records if r.offset < offset])
         while len(self.segments) > 1 and not self.segments[-1].records and self.segments[-1].base_offset >= offset:
             self.segments.pop()
-        if not self.segments[-1].records and self.segments[-1].base_offset > offset:
+        if self.segments and not self.segments[-1].records and self.segments[-1].base_offset > offset:
             self.segments[-1].base_offset = max(offset, self.log_start_offset)
         self.high_watermark = min(self.high_watermark, offset)
         self.epochs = [(epoch, start) for epoch, start in self.epochs if start < offset]
@@ -172,6 +172,8 @@ class PartitionLog:
         deleting whole segments below it."""
         end = self.log_end_offset
         offset = min(offset, end)
+        if not self.segments:
+            self.roll(0, end)
         while len(self.segments) > 1 and self.segments[1].base_offset <= offset:
             self.segments.pop(0)
         first = self.segments[0]
