@@ -76,6 +76,7 @@ class HostedPartition:
     state: PartitionState | None = None  # set while leading
     pending_isr: list[int] | None = None  # an AlterPartition in flight
     pending_since: int = 0
+    partition_epoch: int = 0  # the state znode's version: orders states within one leader epoch
 
 
 @serializable
@@ -211,14 +212,26 @@ class Broker(ZkClient):
         self.controller_id = message.body["controller_id"]
         return False
 
+    def acknowledge(self, sim: Simulation, message: Message) -> None:
+        sim.send(self.name, message.src, "ControllerAck", seq=message.body["seq"], broker=self.broker_id,
+                 request=message.kind)
+
     def handle_update_metadata(self, sim: Simulation, message: Message) -> None:
         if not self.fenced(sim, message):
             self.metadata = message.body["metadata"]
             self.creating = [t for t in self.creating if t not in self.metadata["topics"]]
+            self.acknowledge(sim, message)
+
+    def handle_controller_ack(self, sim: Simulation, message: Message) -> None:
+        ctl.acknowledged(self, message.body["broker"], message.body["request"], message.body["seq"])
+
+    def on_controller_resend(self, sim: Simulation) -> None:
+        ctl.resend(self, sim)
 
     def handle_leader_and_isr(self, sim: Simulation, message: Message) -> None:
         if self.fenced(sim, message):
             return
+        self.acknowledge(sim, message)
         internal: dict[str, list[int]] = {"leads": [], "follows": []}
         for item in message.body["partitions"]:
             role = self.become(sim, item, quiet=item["topic"] == OFFSETS_TOPIC)
@@ -234,10 +247,14 @@ class Broker(ZkClient):
         topic, partition = item["topic"], item["partition"]
         name = log_name(topic, partition)
         current = self.hosted.get(name)
-        if current is not None and item["leader_epoch"] < current.leader_epoch:
+        config = parse_topic_config(item["config"])
+        order = (item["leader_epoch"], item["partition_epoch"])
+        if current is not None and order <= (current.leader_epoch, current.partition_epoch):
+            if order == (current.leader_epoch, current.partition_epoch):  # a resend, or a config change
+                current.config = config
+                self.logs[name].config = replace(config.log)
             return ""
         changed = ""
-        config = parse_topic_config(item["config"])
         log = self.logs.get(name)
         if log is None:
             log = self.logs[name] = PartitionLog(replace(config.log))
@@ -245,7 +262,7 @@ class Broker(ZkClient):
         was_leader = current is not None and current.leader == self.broker_id
         same_epoch = current is not None and current.leader_epoch == item["leader_epoch"]
         hosted = HostedPartition(topic, partition, item["leader"], item["leader_epoch"], list(item["replicas"]),
-                                 list(item["isr"]), config)
+                                 list(item["isr"]), config, partition_epoch=item["partition_epoch"])
         self.hosted[name] = hosted
         if hosted.leader == self.broker_id:
             hosted.state = PartitionState(self.broker_id, hosted.replicas, hosted.isr, hosted.leader_epoch,
@@ -288,6 +305,7 @@ class Broker(ZkClient):
             return
         before = hosted.isr
         hosted.isr = hosted.state.isr = list(body["isr"])
+        hosted.partition_epoch = body["partition_epoch"]
         verb = "shrinks" if len(hosted.isr) < len(before) else "grows"
         sim.trace(self.name, "isr", f"The ISR of {name} {verb} from {before} to {hosted.isr}.",
                   topic=body["topic"], partition=body["partition"], isr=hosted.isr, before=before)

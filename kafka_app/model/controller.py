@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from .broker import Broker
 
 CONTROLLER = "/controller"
+RESEND_MS = 2_000
 EPOCH = "/controller_epoch"
 FENCED_LEADER_EPOCH = 74
 INELIGIBLE_REPLICA = 107
@@ -87,6 +88,16 @@ class Batch:
 
 @serializable
 @dataclass
+class Unacknowledged:
+    """What a broker has not confirmed yet; resent, fresh, until it does (``ControllerChannelManager``)."""
+
+    seq: int
+    sent_at: int
+    partitions: list[str] = field(default_factory=list)
+
+
+@serializable
+@dataclass
 class ControllerState:
     epoch: int
     epoch_version: int
@@ -97,6 +108,8 @@ class ControllerState:
     ready: bool = False
     batches: dict[int, Batch] = field(default_factory=dict)
     next_batch: int = 1
+    unacknowledged: dict[str, Unacknowledged] = field(default_factory=dict)  # broker id → what to resend
+    next_seq: int = 1
     tag: int = 0  # which reading of ZooKeeper an answer belongs to (a reload starts a new one)
 
 
@@ -177,6 +190,7 @@ def become_controller(b: Broker, sim: Simulation, epoch: int, version: int, quie
                   f"(controller epoch {epoch}). It reads the cluster's state from ZooKeeper.",
                   broker=b.broker_id, epoch=epoch)
     read_brokers(b, sim)
+    sim.set_timer(b.name, "controller_resend", RESEND_MS)
     b.controller.loading += 1
     b.zk(sim, {"op": "getChildren", "path": "/brokers/topics"}, {"op": "topics", "tag": b.controller.tag})
 
@@ -414,28 +428,69 @@ def metadata_in_zookeeper(sim: Simulation) -> dict[str, Any]:
     return metadata(*state_in_zookeeper(sim))
 
 
-def send_metadata(b: Broker, sim: Simulation, c: ControllerState) -> None:
+def expecting(sim: Simulation, c: ControllerState, broker: int, kind: str) -> Unacknowledged:
+    """Note a request to ``broker`` that it must acknowledge; returns the record with its new seq."""
+    entry = c.unacknowledged.setdefault(f"{broker}:{kind}", Unacknowledged(0, sim.now))
+    entry.seq, entry.sent_at = c.next_seq, sim.now
+    c.next_seq += 1
+    return entry
+
+
+def send_metadata(b: Broker, sim: Simulation, c: ControllerState, only: list[int] | None = None) -> None:
     data = metadata(c, b.broker_id)
-    for broker in c.live:
+    for broker in c.live if only is None else only:
+        entry = expecting(sim, c, broker, "UpdateMetadata")
         sim.send(b.name, f"b{broker}", "UpdateMetadata", controller_epoch=c.epoch, controller_id=b.broker_id,
-                 metadata=data)
+                 metadata=data, seq=entry.seq)
+
+
+def acknowledged(b: Broker, broker: int, kind: str, seq: int) -> None:
+    c = b.controller
+    entry = c.unacknowledged.get(f"{broker}:{kind}") if c is not None else None
+    if c is not None and entry is not None and seq >= entry.seq:
+        del c.unacknowledged[f"{broker}:{kind}"]
+
+
+def resend(b: Broker, sim: Simulation) -> None:
+    """Send again, with the current state, what a live broker has not acknowledged."""
+    c = b.controller
+    if c is None:
+        return
+    sim.set_timer(b.name, "controller_resend", RESEND_MS)
+    for key, entry in list(c.unacknowledged.items()):
+        broker = int(key.split(":")[0])
+        if broker not in c.live:
+            del c.unacknowledged[key]
+        elif sim.now - entry.sent_at >= RESEND_MS:
+            names = [n for n in entry.partitions if n in c.partitions]
+            if key.endswith(":UpdateMetadata"):
+                send_metadata(b, sim, c, only=[broker])
+            if names:
+                send_leader_and_isr(b, sim, c, names, only=[broker])
 
 
 def send_leader_and_isr(b: Broker, sim: Simulation, c: ControllerState, names: list[str],
                         only: list[int] | None = None) -> None:
-    per_broker: dict[int, list[dict[str, Any]]] = {}
+    wanted: dict[int, list[str]] = {}
     for name in names:
-        topic, partition = split(name)
-        state = c.partitions[name]
-        replicas = replicas_of(c, name)
-        item = {"topic": topic, "partition": partition, "leader": state.leader, "leader_epoch": state.leader_epoch,
-                "isr": list(state.isr), "replicas": list(replicas), "config": dict(c.topics[topic].config)}
-        for broker in replicas:
+        for broker in replicas_of(c, name):
             if broker in c.live and (only is None or broker in only):
-                per_broker.setdefault(broker, []).append(item)
-    for broker, items in sorted(per_broker.items()):
+                wanted.setdefault(broker, []).append(name)
+    for broker, mine in sorted(wanted.items()):
+        # everything this broker has not acknowledged yet goes again, so one acknowledgement covers all
+        entry = expecting(sim, c, broker, "LeaderAndIsr")
+        entry.partitions = [*(n for n in entry.partitions if n in c.partitions and n not in mine), *mine]
+        items = [leader_and_isr_item(c, name) for name in entry.partitions]
         sim.send(b.name, f"b{broker}", "LeaderAndIsr", controller_epoch=c.epoch, controller_id=b.broker_id,
-                 partitions=items)
+                 partitions=items, seq=entry.seq)
+
+
+def leader_and_isr_item(c: ControllerState, name: str) -> dict[str, Any]:
+    topic, partition = split(name)
+    state = c.partitions[name]
+    return {"topic": topic, "partition": partition, "leader": state.leader, "leader_epoch": state.leader_epoch,
+            "partition_epoch": state.zk_version, "isr": list(state.isr), "replicas": list(replicas_of(c, name)),
+            "config": dict(c.topics[topic].config)}
 
 
 # -- requests to the controller ------------------------------------------------------------------------------
@@ -465,7 +520,8 @@ def alter_partition(b: Broker, sim: Simulation, message: Message) -> None:
         return
     new = LeaderIsr(state.leader, state.leader_epoch, list(body["isr"]), state.zk_version)
     response = {"to": message.src, "kind": "AlterPartitionResponse",
-                "body": {**reply, "error": 0, "isr": new.isr, "leader_epoch": new.leader_epoch}}
+                "body": {**reply, "error": 0, "isr": new.isr, "leader_epoch": new.leader_epoch,
+                         "partition_epoch": new.zk_version + 1}}
     write_states(b, sim, c, {name: new}, Batch(1, notify_replicas=False, reply=response))
 
 
