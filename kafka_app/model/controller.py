@@ -376,6 +376,11 @@ def written(b: Broker, sim: Simulation, c: ControllerState, purpose: dict[str, A
         previous = c.partitions.get(name)
         state.zk_version = previous.zk_version + 1 if previous is not None and purpose.get("topics") is None else 0
         c.partitions[name] = state
+    # brokers may have come or gone while this was being written: decide again for these partitions
+    again = {name: elected for name in sorted(purpose["states"])
+             if (elected := reelect(b, sim, c, name)) is not None}
+    if again:
+        write_states(b, sim, c, again, Batch(len(again)))
     batch.remaining -= 1
     if batch.remaining > 0:
         return
