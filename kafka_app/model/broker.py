@@ -53,6 +53,7 @@ from .settings import OFFSETS_TOPIC, BrokerSettings
 
 FENCED_LEADER_EPOCH = 74
 TOP_LEVEL_PATHS = ("/brokers", "/brokers/ids", "/brokers/topics", "/config", "/config/topics")
+AUTO_CREATE_RETRY_MS = 5_000
 TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 
 
@@ -131,7 +132,7 @@ class Broker(ZkClient):
     controller: ctl.ControllerState | None = None
     groups: dict[str, coordinator.Group] = field(default_factory=dict)
     offsets: dict[str, dict[str, int]] = field(default_factory=dict)  # group → "topic-p" → committed offset
-    creating: list[str] = field(default_factory=list)  # topics this broker asked the controller to create
+    creating: dict[str, int] = field(default_factory=dict)  # topic → when this broker asked the controller
 
     # -- life cycle and ZooKeeper ----------------------------------------------------------
 
@@ -219,7 +220,7 @@ class Broker(ZkClient):
     def handle_update_metadata(self, sim: Simulation, message: Message) -> None:
         if not self.fenced(sim, message):
             self.metadata = message.body["metadata"]
-            self.creating = [t for t in self.creating if t not in self.metadata["topics"]]
+            self.creating = {t: at for t, at in self.creating.items() if t not in self.metadata["topics"]}
             self.acknowledge(sim, message)
 
     def handle_controller_ack(self, sim: Simulation, message: Message) -> None:
@@ -645,9 +646,10 @@ class Broker(ZkClient):
     def ask_to_create(self, sim: Simulation, topic: str, partitions: int, replication: int,
                       configs: dict[str, Any] | None = None) -> None:
         """Auto-create a topic: ask the controller, as a broker does in ``AutoTopicCreationManager``."""
-        if topic in self.creating or self.controller_id < 0:
-            return
-        self.creating.append(topic)
+        asked = self.creating.get(topic)
+        if (asked is not None and sim.now - asked < AUTO_CREATE_RETRY_MS) or self.controller_id < 0:
+            return  # asked recently; a request lost with a dead controller is asked again later
+        self.creating[topic] = sim.now
         sim.trace(self.name, "auto_create", f"{self.name} asks the controller to create topic {topic} "
                   f"(auto.create.topics.enable: {partitions} partition(s), replication factor {replication}).",
                   topic=topic)
