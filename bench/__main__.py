@@ -1,10 +1,12 @@
-"""``python -m bench``: the kernel and rendering figures, the ZooKeeper model's,
-then the fan-out table (defaults)."""
+"""``python -m bench``: the kernel and rendering figures, the ZooKeeper and Kafka
+models', then the fan-out table (defaults)."""
 
-from bench import fanout, kernel, zookeeper
+from bench import fanout, kafka, kernel, zookeeper
 
 kernel.main()
 print(flush=True)
 zookeeper.main()
+print(flush=True)
+kafka.main()
 print(flush=True)
 fanout.main([])

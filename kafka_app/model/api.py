@@ -10,6 +10,7 @@ raises ``KafkaTimeoutError``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .consumer import ConsumerNode, name_of, split
@@ -238,7 +239,7 @@ class KafkaAdminClient:
         for name, (code, message) in body["errors"].items():
             if code:
                 raise error_for(code)(message or f"creating {name} failed")
-        names = [s["name"] for s in specs]
+        names = [str(spec["name"]) for spec in specs]
         if not validate_only:
             self.cluster.run_until(lambda: all(self.cluster.has_leaders(n) for n in names), timeout_ms / 1000)
         return {"topic_errors": [(name, 0, None) for name in names]}
@@ -248,7 +249,7 @@ class KafkaAdminClient:
             total = new.total_count if hasattr(new, "total_count") else int(new)
             body = self.call("CreatePartitions", timeout_ms, topic=topic, total=total)
             raise_for(body["error"], body.get("message") or "create_partitions failed")
-            self.cluster.run_until(lambda t=topic: self.cluster.has_leaders(t), timeout_ms / 1000)
+            self.cluster.run_until(partial(self.cluster.has_leaders, topic), timeout_ms / 1000)
 
     def alter_configs(self, topic: str, configs: dict[str, Any], timeout_ms: int = 30_000) -> None:
         """Change a topic's config (kafka-python takes ConfigResource objects; a topic name and a dict here)."""

@@ -329,7 +329,8 @@ class Broker(ZkClient):
             state = hosted.state
             if state is None:
                 continue
-            if hosted.pending_isr is not None and sim.now - hosted.pending_since < self.settings.replica_lag_time_max_ms:
+            waiting = sim.now - hosted.pending_since < self.settings.replica_lag_time_max_ms
+            if hosted.pending_isr is not None and waiting:
                 continue
             out = state.out_of_sync(self.logs[name].log_end_offset, sim.now)
             if out:
@@ -464,7 +465,7 @@ class Broker(ZkClient):
                 self.follower_fetched(sim, hosted, replica, offset)
             upto = log.log_end_offset if replica >= 0 else log.high_watermark
             records = log.read(offset, max_records=item.get("max_records", 500), upto=upto)
-            out["records"] = [copy_record(r) for r in records]
+            out["records"] = records if replica < 0 else [copy_record(r) for r in records]
             out["hw"], out["log_start"] = log.high_watermark, log.log_start_offset
         return answer
 
@@ -744,4 +745,6 @@ def code_of(error: type[KafkaError] | None) -> int:
 
 
 def copy_record(record: Record) -> Record:
-    return replace(record, headers=list(record.headers))
+    """What a follower appends: the leader's record itself, except a tombstone, whose delete horizon
+    each broker's cleaner sets on its own copy (records are never changed otherwise)."""
+    return record if record.value is not None else replace(record)

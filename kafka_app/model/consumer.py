@@ -173,8 +173,8 @@ class ConsumerNode(ClientNode):
         if protocol == "roundrobin":
             result = round_robin_assign(counts, subscriptions)
         elif protocol == "cooperative-sticky":
-            owned = {m["member_id"]: [tuple(tp) for tp in m["owned"]] for m in members}
-            result = cooperative_sticky_assign(counts, sorted(subscriptions), owned).cooperative()  # type: ignore[arg-type]
+            owned = {m["member_id"]: [(str(t), int(p)) for t, p in m["owned"]] for m in members}
+            result = cooperative_sticky_assign(counts, sorted(subscriptions), owned).cooperative()
         else:
             result = range_assign(counts, subscriptions)
         return {member: [list(tp) for tp in tps] for member, tps in result.items()}

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from coordlab.sim import Message, Simulation, serializable
 from zookeeper_app.model.codes import Code
-from zookeeper_app.model.server import ZkServer
 from zookeeper_app.model.prep import CheckRequest, CreateRequest, MultiRequest, SetDataRequest
+from zookeeper_app.model.server import ZkServer
 
 from .assignment import assign_replicas
 from .errors import (

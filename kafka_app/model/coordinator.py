@@ -149,7 +149,7 @@ def join(b: Broker, sim: Simulation, message: Message) -> None:
                   group=group_id, member=member_id, machine=message.src)
     member = group.members[member_id]
     member.protocols, member.topics = list(body["protocols"]), list(body["topics"])
-    member.owned = [tuple(tp) for tp in body["owned"]]  # type: ignore[misc]
+    member.owned = [(str(t), int(p)) for t, p in body["owned"]]
     member.joining, member.last_heartbeat = request, sim.now
     if group.state in ("Empty", "Stable", "CompletingRebalance"):
         prepare(b, sim, group, f"{short(member_id)} joined" if group.state != "Empty" else "the first member joined")
@@ -257,7 +257,7 @@ def sync(b: Broker, sim: Simulation, message: Message) -> None:
     if member.member_id != group.leader or group.storing:
         return
     for member_id, other in group.members.items():
-        other.assignment = [tuple(tp) for tp in body["assignments"].get(member_id, [])]  # type: ignore[misc]
+        other.assignment = [(str(t), int(p)) for t, p in body["assignments"].get(member_id, [])]
     # the group's generation is stored in its offsets partition before anyone hears the assignment,
     # so a coordinator that takes over carries the generation on
     group.storing = True

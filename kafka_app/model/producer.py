@@ -22,14 +22,13 @@ idempotence); the buffer is never full.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from coordlab.sim import Message, Simulation, durable, serializable
 
 from .client import CONNECTION_FAILED, ClientNode, InFlight
 from .errors import error_for
 from .log import RECORD_OVERHEAD
-from .partitioner import murmur2, partition_for_key, to_positive
+from .partitioner import murmur2, to_positive
 
 RETRIABLE = {3, 5, 6, 7, 19, 20, 74, CONNECTION_FAILED}
 RETRY_BACKOFF_MAX_MS = 1_000
@@ -130,9 +129,11 @@ class ProducerNode(ClientNode):
                 return
             record.how = f"partition {record.partition} was given"
         elif record.key is not None:
-            record.partition = partition_for_key(record.key, count)
-            record.how = (f"murmur2(key)={murmur2(record.key)}, toPositive={to_positive(murmur2(record.key))}, "
-                          f"% {count} partitions = {record.partition}")
+            hashed = murmur2(record.key)
+            record.partition = to_positive(hashed) % count
+            if self.keep_results:
+                record.how = (f"murmur2(key) = {hashed}, toPositive = {to_positive(hashed)}, "
+                              f"% {count} partitions = {record.partition}")
         else:
             record.partition = self.sticky_partition(sim, record)
             record.how = f"no key: the sticky partition {record.partition}"
@@ -163,7 +164,8 @@ class ProducerNode(ClientNode):
         if leader < 0:
             self.refresh_metadata(sim)
             return
-        batch, size = [], 0
+        batch: list[Outgoing] = []
+        size = 0
         for record_id in queue:
             record = self.outgoing[record_id]
             if batch and size + record.size > self.batch_size:

@@ -66,7 +66,8 @@ def cluster_machine(size: int) -> type[RuleBasedStateMachine]:
         def join(self) -> None:
             if len(self.consumers) < 4:
                 consumer = self.cluster.consumer(TOPIC, group_id="g", auto_offset_reset="earliest",
-                                                 partition_assignment_strategy=self.strategy, processing_rate=50, session_timeout_ms=6_000,
+                                                 partition_assignment_strategy=self.strategy, processing_rate=50,
+                                                 session_timeout_ms=6_000,
                                                  heartbeat_interval_ms=1_000, auto_commit_interval_ms=1_000)
                 self.consumers.append(consumer.name)
 
