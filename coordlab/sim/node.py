@@ -65,9 +65,11 @@ class Node:
             raise AttributeError(f"{type(self).__name__} has no timer handler on_{timer}")
         method(self, sim, **data)
 
-    def refused(self, sim: Simulation, message: Message) -> None:
-        """A message of ours reached a machine whose process is down: its host answered
-        "connection refused" (a TCP reset). A cut link or a partition gives no such answer."""
+    def undelivered(self, sim: Simulation, message: Message, refused: bool) -> None:
+        """A message of ours was lost. ``refused``: it reached a machine whose process is down,
+        and its host answered "connection refused" at once (a TCP reset). Otherwise a cut link,
+        a partition or a restart lost it: TCP would keep retrying and then break the connection,
+        so a node that holds a connection may treat it as broken."""
 
     def fresh_after_crash(self) -> Node:
         """A copy that keeps only durable fields; volatile ones take their defaults."""

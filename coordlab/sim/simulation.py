@@ -236,8 +236,8 @@ class Simulation:
         if reason:
             self._lost(message, reason)
             sender = self.nodes.get(message.src)
-            if refused and sender is not None and sender.alive:
-                sender.refused(self, message)
+            if sender is not None and sender.alive:
+                sender.undelivered(self, message, refused)
         elif node is not None:
             node.deliver(self, message)
 

@@ -535,9 +535,9 @@ class Broker(ZkClient):
     def on_fetch_again(self, sim: Simulation, leader: int) -> None:
         self.fetch_from(sim, leader)
 
-    def refused(self, sim: Simulation, message: Message) -> None:
-        super().refused(sim, message)
-        if message.kind == "Fetch":
+    def undelivered(self, sim: Simulation, message: Message, refused: bool) -> None:
+        super().undelivered(sim, message, refused)
+        if refused and message.kind == "Fetch":
             leader = broker_id_of(message.dst)
             fetcher = self.fetchers.get(leader)
             if fetcher is not None and fetcher.in_flight == message.body["fetch"]:

@@ -66,7 +66,10 @@ class ClientNode(Node):
         if flight is not None:
             self.failed(sim, request, flight, 7)  # REQUEST_TIMED_OUT
 
-    def refused(self, sim: Simulation, message: Message) -> None:
+    def undelivered(self, sim: Simulation, message: Message, refused: bool) -> None:
+        """A refused connection fails the request at once; a loss on the way is noticed by its timeout."""
+        if not refused:
+            return
         flight = self.in_flight.pop(message.body.get("request", 0), None)
         if flight is not None:
             self.failed(sim, message.body["request"], flight, CONNECTION_FAILED)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from coordlab.sim import Node, Simulation, durable, serializable
+from coordlab.sim import Message, Node, Simulation, durable, serializable
 
 from .datatree import DataTree, Txn
 from .election import ElectionMixin, Vote
@@ -125,6 +125,20 @@ class ZkServer(ElectionMixin, LeaderMixin, FollowerMixin, ServiceMixin, Node):
             self.committed_zxid = pending_zxid
             self.after_apply(sim, txn, result)
         self.committed_zxid = max(self.committed_zxid, zxid)
+
+    def undelivered(self, sim: Simulation, message: Message, refused: bool) -> None:
+        """A reply or a watch event to a client was lost: its TCP connection is broken, so the
+        server closes it and drops its watches (``ServerCnxn.close``). The client finds out on its
+        next request or ping, reconnects and sends its watches again, and any change it missed fires."""
+        if message.kind not in ("Reply", "WatchEvent", "ConnectResponse"):
+            return
+        closed = [session for session, client in self.connections.items() if client == message.dst]
+        for session in closed:
+            del self.connections[session]
+            self.watches.forget(session)
+        if closed:
+            sim.trace(self.name, "connection_closed", f"{self.name} closes its connection to {message.dst}: "
+                      f"a {message.kind} to it was lost.", client=message.dst)
 
     def leave_role(self, sim: Simulation) -> None:
         """Stop leading, following or serving: clients are disconnected, as the real server closes them."""
