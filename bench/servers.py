@@ -55,14 +55,14 @@ def free_port() -> int:
 
 def _descendants(pid: int) -> list[int]:
     """``pid`` and every process below it (from /proc/<pid>/task/*/children)."""
-    found, todo = [], [pid]
-    while todo and len(found) < 1000:
-        current = todo.pop()
+    found, pending = [], [pid]  # a worklist: processes whose children are still to list
+    while pending and len(found) < 1000:
+        current = pending.pop()
         found.append(current)
         with contextlib.suppress(OSError):
             for task in os.listdir(f"/proc/{current}/task"):
                 with open(f"/proc/{current}/task/{task}/children") as children:
-                    todo.extend(int(child) for child in children.read().split())
+                    pending.extend(int(child) for child in children.read().split())
     return found
 
 

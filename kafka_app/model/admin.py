@@ -118,5 +118,4 @@ class AdminNode(ClientNode):
     handle_alter_configs_response = answer
     handle_describe_groups_response = answer
     handle_find_coordinator_response = answer
-    handle_list_offsets_response = answer
     handle_offset_fetch_response = answer

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from .consumer import ConsumerNode, name_of, split
+from .consumer import ConsumerNode
 from .errors import (
     CommitFailedError,
     IllegalStateError,
@@ -23,7 +23,15 @@ from .errors import (
     error_for,
 )
 from .producer import ProducerNode
-from .records import ConsumerRecord, NewTopic, OffsetAndMetadata, RecordMetadata, TopicPartition
+from .records import (
+    ConsumerRecord,
+    NewTopic,
+    OffsetAndMetadata,
+    RecordMetadata,
+    TopicPartition,
+    log_name,
+    split_log_name,
+)
 
 if TYPE_CHECKING:
     from .admin import AdminNode
@@ -137,23 +145,23 @@ class KafkaConsumer:
                                timeout_ms / 1000)
         self.check()
         taken = self.node.take(self.cluster.sim, limit)
-        return {TopicPartition(*split(name)): [self.record(name, r) for r in records]
+        return {TopicPartition(*split_log_name(name)): [self.record(name, r) for r in records]
                 for name, records in taken.items()}
 
     def record(self, name: str, r: Any) -> ConsumerRecord:
-        topic, partition = split(name)
+        topic, partition = split_log_name(name)
         key = self.key_deserializer(r.key) if self.key_deserializer and r.key is not None else r.key
         value = self.value_deserializer(r.value) if self.value_deserializer and r.value is not None else r.value
         return ConsumerRecord(topic, partition, r.offset, r.timestamp, key, value, list(r.headers))
 
     def assignment(self) -> set[TopicPartition]:
-        return {TopicPartition(*split(n)) for n in self.node.assignment}
+        return {TopicPartition(*split_log_name(n)) for n in self.node.assignment}
 
     def subscription(self) -> set[str]:
         return set(self.node.subscription)
 
     def position(self, partition: TopicPartition) -> int:
-        name = name_of(*partition)
+        name = log_name(*partition)
         if name not in self.node.assignment:
             raise IllegalStateError(f"{name} is not assigned to this consumer")
         self.cluster.run_until(lambda: name in self.node.positions, 30)
@@ -164,13 +172,13 @@ class KafkaConsumer:
     def committed(self, partition: TopicPartition) -> int | None:
         node = self.node
         ticket = self.cluster.admin_node().ask(self.cluster.sim, "OffsetFetch", to=f"group:{node.group_id}",
-                                               group=node.group_id, partitions=[name_of(*partition)])
+                                               group=node.group_id, partitions=[log_name(*partition)])
         body = self.cluster.wait_admin(ticket, 30)
-        offset = body.get("offsets", {}).get(name_of(*partition), -1)
+        offset = body.get("offsets", {}).get(log_name(*partition), -1)
         return None if offset < 0 else offset
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
-        name = name_of(*partition)
+        name = log_name(*partition)
         if name not in self.node.assignment:
             raise IllegalStateError(f"No current assignment for partition {name}")
         if offset < 0:
@@ -181,21 +189,31 @@ class KafkaConsumer:
         self.node.fetch(self.cluster.sim)
 
     def seek_to_beginning(self, *partitions: TopicPartition) -> None:
-        for partition in partitions or tuple(self.assignment()):
-            start = self.cluster.partition_state(partition.topic, partition.partition)
-            self.seek(partition, start["log_start_offset"])
+        self.seek_to("earliest", partitions)
 
     def seek_to_end(self, *partitions: TopicPartition) -> None:
-        for partition in partitions or tuple(self.assignment()):
-            state = self.cluster.partition_state(partition.topic, partition.partition)
-            self.seek(partition, state["high_watermark"])
+        self.seek_to("latest", partitions)
+
+    def seek_to(self, where: str, partitions: tuple[TopicPartition, ...]) -> None:
+        """Ask each partition's leader for its log start or end (ListOffsets) and move there."""
+        node = self.node
+        names = [log_name(*tp) for tp in partitions] or list(node.assignment)
+        for name in names:
+            if name not in node.assignment:
+                raise IllegalStateError(f"No current assignment for partition {name}")
+            end = "beginning" if where == "earliest" else "end"
+            node.reset(self.cluster.sim, name, f"the learner asked for the {end}", where)
+            if name not in node.resets:
+                node.resets.append(name)
+        if not self.cluster.run_until(lambda: all(n in self.node.positions for n in names), 30):
+            raise KafkaTimeoutError("the partitions' offsets did not arrive in time")
 
     def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata | int] | None = None) -> None:
         node = self.node
         if not node.group_id:
             raise IllegalStateError("commit needs a group_id")
         wanted = None if offsets is None else {
-            name_of(*tp): (o.offset if isinstance(o, OffsetAndMetadata) else int(o)) for tp, o in offsets.items()}
+            log_name(*tp): (o.offset if isinstance(o, OffsetAndMetadata) else int(o)) for tp, o in offsets.items()}
         request = node.commit_positions(self.cluster.sim, wanted)
         if not request:
             return
@@ -287,7 +305,7 @@ class KafkaAdminClient:
         ticket = self.node.ask(self.cluster.sim, "OffsetFetch", to=f"group:{group_id}", group=group_id,
                                partitions=None)
         body = self.cluster.wait_admin(ticket, 30)
-        return {TopicPartition(*split(name)): OffsetAndMetadata(offset, "")
+        return {TopicPartition(*split_log_name(name)): OffsetAndMetadata(offset, "")
                 for name, offset in sorted(body.get("offsets", {}).items()) if offset >= 0}
 
     def close(self) -> None:

@@ -23,7 +23,6 @@ metadata are volatile and rebuilt after a restart from the controller.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,9 +33,10 @@ from zookeeper_app.model.prep import CreateRequest
 
 from . import controller as ctl
 from . import coordinator
-from .config import TopicConfig, parse_topic_config
+from .config import TopicConfig, legal_topic_name, parse_topic_config
 from .errors import (
     InvalidConfigurationError,
+    InvalidTopicError,
     KafkaError,
     LeaderNotAvailableError,
     MessageSizeTooLargeError,
@@ -48,18 +48,13 @@ from .errors import (
     UnknownTopicOrPartitionError,
 )
 from .log import LogConfig, PartitionLog, Record
+from .records import log_name, split_log_name
 from .replication import PartitionState
 from .settings import OFFSETS_TOPIC, BrokerSettings
 
 FENCED_LEADER_EPOCH = 74
 TOP_LEVEL_PATHS = ("/brokers", "/brokers/ids", "/brokers/topics", "/config", "/config/topics")
 AUTO_CREATE_RETRY_MS = 5_000
-TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
-
-
-def log_name(topic: str, partition: int) -> str:
-    """The partition's directory name on a broker (``orders-0``)."""
-    return f"{topic}-{partition}"
 
 
 @serializable
@@ -110,7 +105,6 @@ class Fetcher:
 
     leader: int
     in_flight: int = 0  # id of the fetch awaiting an answer, 0 if none
-    sent_at: int = 0
 
 
 @serializable
@@ -396,8 +390,7 @@ class Broker(ZkClient):
         """Append a batch as leader: (error, (base offset, end offset))."""
         hosted = self.hosted.get(name)
         if hosted is None:
-            topic = name.rsplit("-", 1)[0]
-            known = topic in self.metadata["topics"]
+            known = split_log_name(name)[0] in self.metadata["topics"]
             return (NotLeaderForPartitionError if known else UnknownTopicOrPartitionError), (-1, -1)
         if hosted.state is None:
             return NotLeaderForPartitionError, (-1, -1)
@@ -483,10 +476,10 @@ class Broker(ZkClient):
     def wake_parked(self, sim: Simulation, name: str) -> None:
         if not self.parked:
             return
-        topic, _, partition = name.rpartition("-")
+        topic, partition = split_log_name(name)
         waiting = []
         for parked in self.parked:
-            wanted = any(p["topic"] == topic and p["partition"] == int(partition) for p in parked.body["partitions"])
+            wanted = any(p["topic"] == topic and p["partition"] == partition for p in parked.body["partitions"])
             if wanted:
                 answer = self.serve_fetch(sim, parked.body, track=False)
                 if any(p["records"] or p["error"] or p.get("diverging") for p in answer):
@@ -519,7 +512,7 @@ class Broker(ZkClient):
                                "last_epoch": log.latest_epoch, "leader_epoch": hosted.leader_epoch})
         if not partitions:
             return
-        fetcher.in_flight, fetcher.sent_at = self.next_fetch, sim.now
+        fetcher.in_flight = self.next_fetch
         self.next_fetch += 1
         sim.send(self.name, broker_name(leader), "Fetch", fetch=fetcher.in_flight, replica=self.broker_id,
                  max_wait_ms=self.settings.replica_fetch_wait_max_ms, partitions=partitions)
@@ -632,8 +625,8 @@ class Broker(ZkClient):
         for topic in topics or []:
             if topic in known:
                 continue
-            if not TOPIC_NAME.match(topic):
-                errors[topic] = 17
+            if not legal_topic_name(topic):
+                errors[topic] = code_of(InvalidTopicError)
             elif message.body.get("allow_auto_create") and self.settings.auto_create_topics_enable:
                 self.ask_to_create(sim, topic, self.settings.num_partitions, self.settings.default_replication_factor)
                 errors[topic] = code_of(LeaderNotAvailableError)

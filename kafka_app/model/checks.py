@@ -24,11 +24,12 @@ from collections.abc import Iterable
 
 from coordlab.sim import Simulation, TraceEvent
 
-from .broker import Broker, log_name
+from .broker import Broker
 from .consumer import ConsumerNode
 from .controller import state_in_zookeeper
 from .log import PartitionLog
 from .producer import ProducerNode
+from .records import log_name
 
 
 def brokers_of(sim: Simulation) -> dict[int, Broker]:

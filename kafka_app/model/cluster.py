@@ -21,11 +21,12 @@ from zookeeper_app.model import Ensemble
 
 from .admin import AdminNode
 from .api import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from .broker import Broker, broker_name, log_name
+from .broker import Broker, broker_name
 from .consumer import ASSIGNORS, ConsumerNode
-from .controller import metadata, metadata_in_zookeeper
+from .controller import ControllerState, metadata, state_in_zookeeper
 from .errors import KafkaTimeoutError
 from .producer import ProducerNode
+from .records import log_name
 from .settings import BrokerSettings
 
 PRODUCER_CONFIGS = {"acks", "linger_ms", "batch_size", "retries", "request_timeout_ms", "delivery_timeout_ms",
@@ -73,19 +74,11 @@ class Cluster:
         return self.sim.now
 
     def run_for(self, seconds: float) -> None:
-        self.sim.run_until(self.sim.now + int(seconds * 1000))
+        self.ensemble.run_for(seconds)
 
     def run_until(self, done: Callable[[], bool], seconds: float) -> bool:
         """Run until ``done()`` or ``seconds`` of virtual time pass; True if done."""
-        deadline = self.sim.now + int(seconds * 1000)
-        sim = self.sim
-        while not done():
-            next_time = sim.next_event_time()
-            if next_time is None or next_time > deadline:
-                sim.run_until(deadline)
-                return done()
-            sim.step()
-        return True
+        return self.ensemble.run_until(done, seconds)
 
     # -- machines ------------------------------------------------------------------------------------------
 
@@ -183,54 +176,60 @@ class Cluster:
 
     # -- what the cluster looks like ----------------------------------------------------------------------------
 
-    def metadata(self) -> dict[str, Any]:
-        """The controller's view if there is one, else what ZooKeeper holds."""
+    def view(self) -> tuple[ControllerState, int]:
+        """The active controller's state and id, else what ZooKeeper holds (and who holds /controller)."""
         controller = self.controller()
         if controller is not None:
-            c = self.broker(controller).controller
-            assert c is not None
-            return metadata(c, controller)
-        return self.metadata_in_zookeeper()
+            state = self.broker(controller).controller
+            assert state is not None
+            return state, controller
+        return state_in_zookeeper(self.sim)
 
-    def metadata_in_zookeeper(self) -> dict[str, Any]:
-        """Topics, partition states and live brokers as the most up-to-date serving ZooKeeper server has them."""
-        return metadata_in_zookeeper(self.sim)
+    def metadata(self) -> dict[str, Any]:
+        """Brokers, controller and every topic's partitions, as UpdateMetadata carries them."""
+        return metadata(*self.view())
 
     def topics(self) -> list[str]:
-        return sorted(self.metadata()["topics"])
+        return sorted(self.view()[0].topics)
 
     def partition_count(self, topic: str) -> int:
-        return len(self.metadata()["topics"].get(topic, {}).get("partitions", {}))
+        info = self.view()[0].topics.get(topic)
+        return len(info.assignment) if info is not None else 0
 
     def has_leaders(self, topic: str) -> bool:
-        partitions = self.metadata()["topics"].get(topic, {}).get("partitions", {})
-        if not partitions:
+        """Every partition of the topic has a live leader that has taken the role."""
+        state = self.view()[0]
+        info = state.topics.get(topic)
+        if info is None:
             return False
-        for partition, info in partitions.items():
-            leader = info["leader"]
-            hosted = self.broker(leader).hosted.get(log_name(topic, int(partition))) if leader > 0 else None
+        for partition in info.assignment:
+            name = log_name(topic, int(partition))
+            leader = state.partitions[name].leader if name in state.partitions else -1
+            hosted = self.broker(leader).hosted.get(name) if leader > 0 else None
             if hosted is None or hosted.state is None or not self.broker(leader).alive:
                 return False
         return True
 
     def partition_state(self, topic: str, partition: int) -> dict[str, Any]:
         """Leader, replicas, ISR, leader epoch, and each replica's log start, high watermark and log end."""
-        info = self.metadata()["topics"].get(topic, {}).get("partitions", {}).get(str(partition))
-        if info is None:
-            raise KeyError(f"there is no partition {topic}-{partition}")
+        view = self.view()[0]
         name = log_name(topic, partition)
+        if name not in view.partitions or topic not in view.topics:
+            raise KeyError(f"there is no partition {name}")
+        state = view.partitions[name]
+        assigned = view.topics[topic].assignment[str(partition)]
         replicas = {}
-        for broker_id in info["replicas"]:
+        for broker_id in assigned:
             broker = self.broker(broker_id)
             log = broker.logs.get(name)
             replicas[broker_id] = {
-                "alive": broker.alive, "in_isr": broker_id in info["isr"], "leader": broker_id == info["leader"],
+                "alive": broker.alive, "in_isr": broker_id in state.isr, "leader": broker_id == state.leader,
                 "log_start_offset": log.log_start_offset if log else 0,
                 "high_watermark": log.high_watermark if log else 0,
                 "log_end_offset": log.log_end_offset if log else 0}
-        leader = replicas.get(info["leader"], {"log_start_offset": 0, "high_watermark": 0, "log_end_offset": 0})
-        return {"topic": topic, "partition": partition, "leader": info["leader"], "replicas": list(info["replicas"]),
-                "isr": list(info["isr"]), "leader_epoch": info["leader_epoch"],
+        leader = replicas.get(state.leader, {"log_start_offset": 0, "high_watermark": 0, "log_end_offset": 0})
+        return {"topic": topic, "partition": partition, "leader": state.leader, "replicas": list(assigned),
+                "isr": list(state.isr), "leader_epoch": state.leader_epoch,
                 "log_start_offset": leader["log_start_offset"], "high_watermark": leader["high_watermark"],
                 "log_end_offset": leader["log_end_offset"], "per_replica": replicas}
 

@@ -8,6 +8,7 @@ as ``CreateTopics`` refuses it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,12 @@ NUMERIC = {
     "min.insync.replicas": ("", 1),
 }
 POLICIES = ("delete", "compact", "compact,delete")
+LEGAL_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+
+
+def legal_topic_name(name: object) -> bool:
+    """``Topic.validate``: letters, digits, '.', '_' and '-', at most 249, and not "." or ".."."""
+    return isinstance(name, str) and name not in (".", "..") and LEGAL_TOPIC_NAME.fullmatch(name) is not None
 
 
 @serializable

@@ -29,20 +29,12 @@ from coordlab.sim import Message, Simulation, durable, serializable
 from .assignment import range_assign, round_robin_assign
 from .client import CONNECTION_FAILED, ClientNode, InFlight
 from .log import Record
+from .records import log_name, split_log_name
 from .sticky import cooperative_sticky_assign
 
 EVIDENCE_LIMIT = 20_000
 COORDINATOR_ERRORS = (14, 15, 16, CONNECTION_FAILED, 7)
 ASSIGNORS = ("range", "roundrobin", "cooperative-sticky")
-
-
-def name_of(topic: str, partition: int) -> str:
-    return f"{topic}-{partition}"
-
-
-def split(name: str) -> tuple[str, int]:
-    topic, _, partition = name.rpartition("-")
-    return topic, int(partition)
 
 
 @serializable
@@ -144,7 +136,7 @@ class ConsumerNode(ClientNode):
         self.request(sim, f"b{self.coordinator}", "JoinGroup", group=self.group_id, member_id=self.member_id,
                      client_id=self.client_id, session_timeout=self.session_timeout_ms,
                      rebalance_timeout=self.max_poll_interval_ms, protocols=list(self.assignors),
-                     topics=list(self.subscription), owned=[list(split(n)) for n in self.assignment])
+                     topics=list(self.subscription), owned=[list(split_log_name(n)) for n in self.assignment])
 
     def handle_join_group_response(self, sim: Simulation, message: Message) -> None:
         if self.answered(message) is None or self.phase != "joining":
@@ -186,7 +178,7 @@ class ConsumerNode(ClientNode):
         if body["error"]:
             self.group_error(sim, body["error"], "SyncGroup")
             return
-        new = [name_of(t, p) for t, p in body["assignment"]]
+        new = [log_name(t, p) for t, p in body["assignment"]]
         revoked = [n for n in self.assignment if n not in new]
         added = [n for n in new if n not in self.assignment]
         if revoked:
@@ -275,43 +267,47 @@ class ConsumerNode(ClientNode):
         self.positions[name] = self.fetch_positions[name] = offset
         self.buffer.pop(name, None)
 
-    def reset(self, sim: Simulation, name: str, why: str) -> None:
-        if self.auto_offset_reset not in ("earliest", "latest"):
+    def reset(self, sim: Simulation, name: str, why: str, to: str = "") -> None:
+        """Ask the leader where the log starts (``to`` "earliest") or ends ("latest"; by default
+        what auto_offset_reset says) and move the position there."""
+        where = to or self.auto_offset_reset
+        if where not in ("earliest", "latest"):
             self.phase, self.error = "failed", -3
             sim.trace(self.name, "consumer_failed", f"{self.name} cannot read {name}: {why} and "
                       "auto_offset_reset is 'none' (NoOffsetForPartitionError).", partition=name)
             return
-        topic, partition = split(name)
+        topic, partition = split_log_name(name)
         leader = self.leader_of(topic, partition)
         if leader < 0:
             self.refresh_metadata(sim)
-            sim.set_timer(self.name, "reset_again", self.retry_backoff_ms * 5, partition=name, why=why)
+            sim.set_timer(self.name, "reset_again", self.retry_backoff_ms * 5, partition=name, why=why, to=to)
             return
         self.positions.pop(name, None)
         self.fetch_positions.pop(name, None)
         self.request(sim, f"b{leader}", "ListOffsets", topic=topic, partition=partition,
-                     timestamp=-2 if self.auto_offset_reset == "earliest" else -1, why=why)
+                     timestamp=-2 if where == "earliest" else -1, why=why, to=to)
 
-    def on_reset_again(self, sim: Simulation, partition: str, why: str) -> None:
-        name = partition
-        if name in self.assignment and name not in self.positions:
-            self.reset(sim, name, why)
+    def on_reset_again(self, sim: Simulation, partition: str, why: str, to: str) -> None:
+        if partition in self.assignment and partition not in self.positions:
+            self.reset(sim, partition, why, to)
 
     def handle_list_offsets_response(self, sim: Simulation, message: Message) -> None:
         flight = self.answered(message)
         if flight is None:
             return
         body = message.body
-        name = name_of(body["topic"], body["partition"])
+        name = log_name(body["topic"], body["partition"])
         if name not in self.assignment:
             return
         if body["error"]:
             self.refresh_metadata(sim)
-            sim.set_timer(self.name, "reset_again", self.retry_backoff_ms * 5, partition=name, why=flight.body["why"])
+            sim.set_timer(self.name, "reset_again", self.retry_backoff_ms * 5, partition=name, why=flight.body["why"],
+                          to=flight.body["to"])
             return
         self.set_position(name, body["offset"])
+        policy = "" if flight.body["to"] else f", and auto_offset_reset is '{self.auto_offset_reset}'"
         sim.trace(self.name, "offset_reset", f"{self.name} starts {name} at offset {body['offset']}: "
-                  f"{flight.body['why']}, and auto_offset_reset is '{self.auto_offset_reset}'.",
+                  f"{flight.body['why']}{policy}.",
                   partition=name, offset=body["offset"])
         self.fetch(sim)
 
@@ -335,7 +331,7 @@ class ConsumerNode(ClientNode):
         for name in self.assignment:
             if name not in self.fetch_positions or len(self.buffer.get(name, [])) >= self.max_poll_records:
                 continue
-            topic, partition = split(name)
+            topic, partition = split_log_name(name)
             leader = self.leader_of(topic, partition)
             if leader < 0:
                 self.refresh_metadata(sim)
@@ -349,7 +345,7 @@ class ConsumerNode(ClientNode):
                                                      max_wait_ms=self.fetch_max_wait_ms, partitions=partitions)
 
     def assign_all(self) -> None:
-        self.assignment = [name_of(t, p) for t in self.subscription for p in range(self.partition_count(t))]
+        self.assignment = [log_name(t, p) for t in self.subscription for p in range(self.partition_count(t))]
 
     def handle_fetch_response(self, sim: Simulation, message: Message) -> None:
         flight = self.answered(message)
@@ -358,7 +354,7 @@ class ConsumerNode(ClientNode):
         self.fetching.pop(flight.broker, None)
         retry = False
         for item in message.body["partitions"]:
-            name = name_of(item["topic"], item["partition"])
+            name = log_name(item["topic"], item["partition"])
             asked = next((p["offset"] for p in flight.body["partitions"]
                           if p["topic"] == item["topic"] and p["partition"] == item["partition"]), -1)
             if name not in self.assignment or self.fetch_positions.get(name) != asked:

@@ -37,6 +37,7 @@ from zookeeper_app.model.prep import CheckRequest, CreateRequest, MultiRequest, 
 from zookeeper_app.model.server import ZkServer
 
 from .assignment import assign_replicas
+from .config import legal_topic_name
 from .errors import (
     InvalidPartitionsError,
     InvalidReplicationFactorError,
@@ -45,6 +46,7 @@ from .errors import (
     TopicAlreadyExistsError,
     UnknownTopicOrPartitionError,
 )
+from .records import log_name, split_log_name
 from .settings import OFFSETS_TOPIC
 
 if TYPE_CHECKING:
@@ -115,11 +117,6 @@ class ControllerState:
 
 def state_path(topic: str, partition: int | str) -> str:
     return f"/brokers/topics/{topic}/partitions/{partition}/state"
-
-
-def split(name: str) -> tuple[str, int]:
-    topic, _, partition = name.rpartition("-")
-    return topic, int(partition)
 
 
 # -- election -----------------------------------------------------------------------------------
@@ -284,7 +281,7 @@ def brokers_changed(b: Broker, sim: Simulation, c: ControllerState, live: list[i
 
 
 def replicas_of(c: ControllerState, name: str) -> list[int]:
-    topic, partition = split(name)
+    topic, partition = split_log_name(name)
     return c.topics[topic].assignment[str(partition)]
 
 
@@ -307,17 +304,17 @@ def reelect(b: Broker, sim: Simulation, c: ControllerState, name: str) -> Leader
         return LeaderIsr(in_sync[0], current.leader_epoch + 1, [x for x in current.isr if x in live],
                          current.zk_version)
     alive = [x for x in replicas if x in live]
-    if alive and unclean_allowed(c, split(name)[0]):
+    if alive and unclean_allowed(c, split_log_name(name)[0]):
         sim.trace(b.name, "unclean_election",
                   f"UNCLEAN election for {name}: no in-sync replica is alive, so the controller makes "
                   f"out-of-sync b{alive[0]} the leader. Records only the old ISR had are lost.",
-                  topic=split(name)[0], partition=split(name)[1], leader=alive[0], isr=current.isr)
+                  topic=split_log_name(name)[0], partition=split_log_name(name)[1], leader=alive[0], isr=current.isr)
         return LeaderIsr(alive[0], current.leader_epoch + 1, [alive[0]], current.zk_version)
     if current.leader == -1:
         return None
     sim.trace(b.name, "offline", f"{name} has no leader: no replica of its ISR {current.isr} is alive"
               + (" and unclean leader election is disabled." if alive else "."),
-              topic=split(name)[0], partition=split(name)[1], isr=current.isr)
+              topic=split_log_name(name)[0], partition=split_log_name(name)[1], isr=current.isr)
     return LeaderIsr(-1, current.leader_epoch + 1, current.isr, current.zk_version)
 
 
@@ -329,24 +326,28 @@ def state_data(c: ControllerState, state: LeaderIsr) -> bytes:
                        "leader_epoch": state.leader_epoch, "isr": state.isr}).encode()
 
 
-def write_states(b: Broker, sim: Simulation, c: ControllerState, changes: dict[str, LeaderIsr], batch: Batch) -> None:
+def open_batch(c: ControllerState, batch: Batch, changed: list[str]) -> int:
+    """Register a decision's writes; ``changed`` are the partitions to tell the brokers about."""
     batch_id = c.next_batch
     c.next_batch += 1
-    batch.changed = sorted(changes)
+    batch.changed = sorted(changed)
     c.batches[batch_id] = batch
+    return batch_id
+
+
+def write_states(b: Broker, sim: Simulation, c: ControllerState, changes: dict[str, LeaderIsr], batch: Batch) -> None:
+    batch_id = open_batch(c, batch, list(changes))
     for name, state in changes.items():
-        topic, partition = split(name)
+        topic, partition = split_log_name(name)
         b.zk(sim, MultiRequest([CheckRequest(EPOCH, c.epoch_version),
                                 SetDataRequest(state_path(topic, partition), state_data(c, state), state.zk_version)]),
              {"op": "write", "batch": batch_id, "states": {name: state}})
 
 
 def write_ops(b: Broker, sim: Simulation, c: ControllerState, ops: list[Any], batch: Batch,
-              states: dict[str, LeaderIsr], topics: dict[str, TopicInfo]) -> None:
-    batch_id = c.next_batch
-    c.next_batch += 1
-    batch.changed = sorted(states)
-    c.batches[batch_id] = batch
+              states: dict[str, LeaderIsr], topics: dict[str, TopicInfo], notify: list[str] | None = None) -> None:
+    """One multi for a topic-level change; ``notify``: partitions to tell about (default: the new states)."""
+    batch_id = open_batch(c, batch, list(states) if notify is None else notify)
     b.zk(sim, MultiRequest([CheckRequest(EPOCH, c.epoch_version), *ops]),
          {"op": "write", "batch": batch_id, "states": states, "topics": topics})
 
@@ -429,10 +430,6 @@ def state_in_zookeeper(sim: Simulation) -> tuple[ControllerState, int]:
     return state, json.loads(owner.data)["brokerid"] if owner is not None else -1
 
 
-def metadata_in_zookeeper(sim: Simulation) -> dict[str, Any]:
-    return metadata(*state_in_zookeeper(sim))
-
-
 def expecting(sim: Simulation, c: ControllerState, broker: int, kind: str) -> Unacknowledged:
     """Note a request to ``broker`` that it must acknowledge; returns the record with its new seq."""
     entry = c.unacknowledged.setdefault(f"{broker}:{kind}", Unacknowledged(0, sim.now))
@@ -491,7 +488,7 @@ def send_leader_and_isr(b: Broker, sim: Simulation, c: ControllerState, names: l
 
 
 def leader_and_isr_item(c: ControllerState, name: str) -> dict[str, Any]:
-    topic, partition = split(name)
+    topic, partition = split_log_name(name)
     state = c.partitions[name]
     return {"topic": topic, "partition": partition, "leader": state.leader, "leader_epoch": state.leader_epoch,
             "partition_epoch": state.zk_version, "isr": list(state.isr), "replicas": list(replicas_of(c, name)),
@@ -541,8 +538,8 @@ def topic_ops(topic: str, info: TopicInfo, states: dict[str, LeaderIsr], c: Cont
                 CreateRequest(f"/brokers/topics/{topic}/partitions")]
     else:
         ops.append(SetDataRequest(f"/brokers/topics/{topic}", assignment))
-    for name in sorted(states, key=lambda n: split(n)[1]):
-        partition = split(name)[1]
+    for name in sorted(states, key=lambda n: split_log_name(n)[1]):
+        partition = split_log_name(name)[1]
         ops += [CreateRequest(f"/brokers/topics/{topic}/partitions/{partition}"),
                 CreateRequest(state_path(topic, partition), state_data(c, states[name]))]
     return ops
@@ -559,8 +556,7 @@ def create_topics(b: Broker, sim: Simulation, message: Message) -> None:
             errors[topic] = (NotControllerError.errno or 0, "This is not the controller.")
             continue
         config, problem = b.parse_config(spec.get("configs", {}))
-        if not isinstance(topic, str) or not topic or len(topic) > 249 or topic in (".", "..") or any(
-                ch not in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-" for ch in topic):
+        if not legal_topic_name(topic):
             errors[topic] = (InvalidTopicError.errno or 0, f"Topic name '{topic}' is illegal: use letters, digits, "
                              "'.', '_' and '-' (at most 249).")
         elif topic in c.topics or any(t == topic for t, _, _ in planned):
@@ -650,13 +646,7 @@ def alter_configs(b: Broker, sim: Simulation, message: Message) -> None:
               configs=dict(body["configs"]))
     reply = {"to": message.src, "kind": "AlterConfigsResponse",
              "body": {"request": body["request"], "error": 0, "message": ""}}
-    batch = Batch(1, reply=reply)
-    batch_states = {f"{topic}-{p}": c.partitions[f"{topic}-{p}"] for p in info.assignment
-                    if f"{topic}-{p}" in c.partitions}
-    batch_id = c.next_batch
-    c.next_batch += 1
-    batch.changed = sorted(batch_states)
-    c.batches[batch_id] = batch
     data = json.dumps({"version": 1, "config": new_info.config}).encode()
-    b.zk(sim, MultiRequest([CheckRequest(EPOCH, c.epoch_version), SetDataRequest(f"/config/topics/{topic}", data)]),
-         {"op": "write", "batch": batch_id, "states": {}, "topics": {topic: new_info}})
+    replicas_told = [log_name(topic, int(p)) for p in info.assignment if log_name(topic, int(p)) in c.partitions]
+    write_ops(b, sim, c, [SetDataRequest(f"/config/topics/{topic}", data)], Batch(1, reply=reply), {},
+              {topic: new_info}, notify=replicas_told)

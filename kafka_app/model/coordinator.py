@@ -40,6 +40,7 @@ from .errors import (
     UnknownMemberIdError,
 )
 from .partitioner import coordinator_partition
+from .records import split_log_name
 from .settings import OFFSETS_TOPIC
 
 if TYPE_CHECKING:
@@ -367,8 +368,7 @@ def leave(b: Broker, sim: Simulation, message: Message) -> None:
 
 
 def offset_key(group: str, name: str) -> bytes:
-    topic, _, partition = name.rpartition("-")
-    return json.dumps([group, topic, int(partition)]).encode()
+    return json.dumps([group, *split_log_name(name)]).encode()
 
 
 def commit(b: Broker, sim: Simulation, message: Message) -> None:

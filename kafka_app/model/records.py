@@ -5,6 +5,17 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 
+def log_name(topic: str, partition: int) -> str:
+    """A partition's name, as its log directory on a broker is named (``orders-0``)."""
+    return f"{topic}-{partition}"
+
+
+def split_log_name(name: str) -> tuple[str, int]:
+    """``orders-0`` → ("orders", 0); topic names may contain '-' themselves."""
+    topic, _, partition = name.rpartition("-")
+    return topic, int(partition)
+
+
 class TopicPartition(NamedTuple):
     topic: str
     partition: int

@@ -282,3 +282,24 @@ def test_same_seed_same_trace_and_a_snapshot_runs_on_identically():
     first.sim.run_until(first.now + 20_000)
     copy.run_until(copy.now + 20_000)
     assert copy.trace_log.digest == first.sim.trace_log.digest
+
+
+def test_seek_to_beginning_and_end_ask_the_leader_and_a_commit_after_it_counts_as_a_reset():
+    cluster = started()
+    cluster.admin().create_topics([NewTopic("t", 1, 3)])
+    producer = cluster.producer()
+    for i in range(5):
+        producer.send("t", value=b"%d" % i)
+    producer.flush()
+    consumer = cluster.consumer("t", group_id="g", auto_offset_reset="earliest")
+    assert len(read_all(consumer, 5)) == 5
+    consumer.commit()
+    partition = TopicPartition("t", 0)
+    consumer.seek_to_beginning(partition)
+    assert consumer.position(partition) == 0
+    consumer.commit({partition: 0})
+    consumer.seek_to_end()
+    assert consumer.position(partition) == 5
+    commits = [e for e in cluster.sim.trace_log.events if e.kind == "commit"]
+    assert commits[-1].fields["offsets"] == {"t-0": 0} and commits[-1].fields["reset"]
+    assert all_violations(cluster.sim, cluster.sim.trace_log.events) == []
