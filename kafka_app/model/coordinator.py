@@ -92,6 +92,14 @@ def owns(b: Broker, group: str) -> bool:
     return hosted is not None and hosted.state is not None
 
 
+def refused_here(b: Broker, sim: Simulation, message: Message, kind: str, **empty: Any) -> bool:
+    """True (and NOT_COORDINATOR answered) if this broker is not the group's coordinator."""
+    if owns(b, message.body["group"]):
+        return False
+    reply(b, sim, message.src, kind, message.body["request"], NotCoordinatorForGroupError, **empty)
+    return True
+
+
 def reply(b: Broker, sim: Simulation, to: str, kind: str, request: int, error: type[KafkaError] | int | None,
           **body: Any) -> None:
     code = error if isinstance(error, int) else 0 if error is None else int(error.errno or -1)
@@ -126,8 +134,7 @@ def find(b: Broker, sim: Simulation, message: Message) -> None:
 def join(b: Broker, sim: Simulation, message: Message) -> None:
     body = message.body
     request, group_id = body["request"], body["group"]
-    if not owns(b, group_id):
-        reply(b, sim, message.src, "JoinGroupResponse", request, NotCoordinatorForGroupError)
+    if refused_here(b, sim, message, "JoinGroupResponse"):
         return
     timeout = body["session_timeout"]
     if not b.settings.group_min_session_timeout_ms <= timeout <= b.settings.group_max_session_timeout_ms:
@@ -225,8 +232,7 @@ def complete_join(b: Broker, sim: Simulation, group: Group) -> None:
 
 def known_member(b: Broker, sim: Simulation, message: Message, kind: str, **empty: Any) -> tuple[Group, Member] | None:
     body = message.body
-    if not owns(b, body["group"]):
-        reply(b, sim, message.src, kind, body["request"], NotCoordinatorForGroupError, **empty)
+    if refused_here(b, sim, message, kind, **empty):
         return None
     group = b.groups.get(body["group"])
     member = group.members.get(body["member_id"]) if group is not None else None
@@ -374,8 +380,7 @@ def offset_key(group: str, name: str) -> bytes:
 def commit(b: Broker, sim: Simulation, message: Message) -> None:
     body = message.body
     request, group_id = body["request"], body["group"]
-    if not owns(b, group_id):
-        reply(b, sim, message.src, "OffsetCommitResponse", request, NotCoordinatorForGroupError)
+    if refused_here(b, sim, message, "OffsetCommitResponse"):
         return
     if body["generation"] >= 0:
         group = b.groups.get(group_id)
@@ -414,8 +419,7 @@ def commit_done(b: Broker, sim: Simulation, delayed: DelayedProduce, error: type
 
 def fetch_offsets(b: Broker, sim: Simulation, message: Message) -> None:
     body = message.body
-    if not owns(b, body["group"]):
-        reply(b, sim, message.src, "OffsetFetchResponse", body["request"], NotCoordinatorForGroupError, offsets={})
+    if refused_here(b, sim, message, "OffsetFetchResponse", offsets={}):
         return
     committed = b.offsets.get(body["group"], {})
     wanted = body["partitions"] if body["partitions"] is not None else sorted(committed)
@@ -425,8 +429,7 @@ def fetch_offsets(b: Broker, sim: Simulation, message: Message) -> None:
 
 def describe(b: Broker, sim: Simulation, message: Message) -> None:
     body = message.body
-    if not owns(b, body["group"]):
-        reply(b, sim, message.src, "DescribeGroupsResponse", body["request"], NotCoordinatorForGroupError, group={})
+    if refused_here(b, sim, message, "DescribeGroupsResponse", group={}):
         return
     group = b.groups.get(body["group"]) or Group(body["group"], state="Dead")
     reply(b, sim, message.src, "DescribeGroupsResponse", body["request"], None, group={
