@@ -103,7 +103,10 @@ class FollowerMixin:
         if txn.header.zxid <= self.last_logged_zxid():
             return
         last = self.last_logged_zxid()
-        if Z.epoch_of(last) == Z.epoch_of(txn.header.zxid) and txn.header.zxid != last + 1:
+        # the next proposal follows the last one, or opens a new epoch at counter 1
+        epoch = Z.epoch_of(txn.header.zxid)
+        expected = last + 1 if Z.epoch_of(last) == epoch else Z.make(epoch, 1)
+        if txn.header.zxid != expected:
             self.stream_broken(sim, f"proposal {Z.hex_zxid(txn.header.zxid)} arrived after {Z.hex_zxid(last)}")
             return
         self.log.append(txn)
