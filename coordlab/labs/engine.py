@@ -29,7 +29,7 @@ Render = Callable[[Lab], list[str]]
 #: fragment; in between only the fragments that changed (a viewer that missed
 #: one is whole again within a second or two)
 FULL_FRAME_EVERY = 20
-Publish = Callable[[str, int, str], Awaitable[None]]
+Publish = Callable[[str, int, list[str]], Awaitable[None]]  # lab id, frame seq, the frame's fragments
 
 
 def new_lab_id() -> str:
@@ -131,13 +131,13 @@ class Engine:
             self.frame_seq[lab_id] = seq
             await self.publish(lab_id, seq, frame)
 
-    def changed_fragments(self, lab_id: str, fragments: list[str]) -> str:
+    def changed_fragments(self, lab_id: str, fragments: list[str]) -> list[str]:
         """The frame to send: every fragment now and then, otherwise only the changed ones."""
         previous = self.fragments.get(lab_id)
         self.fragments[lab_id] = fragments
         since = self.since_full.get(lab_id, 0) + 1
         if previous is None or len(previous) != len(fragments) or since >= FULL_FRAME_EVERY:
             self.since_full[lab_id] = 0
-            return "".join(fragments)
+            return list(fragments)
         self.since_full[lab_id] = since
-        return "".join(new for new, old in zip(fragments, previous, strict=True) if new != old)
+        return [new for new, old in zip(fragments, previous, strict=True) if new != old]

@@ -8,15 +8,17 @@ frame once and hands the same message to every local viewer.
 A viewer never slows the others, and the server never queues frames for a
 viewer that cannot take them: while a viewer's previous frame is still being
 sent (a send that awaits the network, or bytes still in daphne's write
-buffer), only its latest frame is kept, and it goes out once the socket has
-drained. Frames are whole fragments, so a viewer that skipped frames is up to
-date with the next one.
+buffer), only one frame is kept, and it goes out once the socket has
+drained. A frame carries only the fragments that changed, so a frame that
+replaces a waiting one takes over the waiting one's other fragments: a viewer
+that skipped frames is up to date with the one it gets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,6 +30,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 FRAME_HEAD = '<div id="lab-frame" hx-swap-oob="true" hidden data-seq="{seq}" data-sent="{sent:.3f}"></div>'
 RETRY_SECONDS = 0.05
+FRAGMENT_ID = re.compile(r'\bid="([^"]+)"')
 
 
 def group_name(lab_id: str) -> str:
@@ -39,15 +42,29 @@ class Frame:
     sequence number and send time (ms since the epoch), then the fragments;
     as an ASGI message and, encoded once, as WebSocket frame bytes."""
 
-    __slots__ = ("_data", "message")
+    __slots__ = ("_data", "head", "message", "parts")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, head: str = "", parts: tuple[str, ...] = ()) -> None:
         self.message = {"type": "websocket.send", "text": text}
         self._data: bytes | None = None
+        self.head, self.parts = head, parts
 
     @classmethod
-    def build(cls, seq: int, sent: float, html: str) -> Frame:
-        return cls(FRAME_HEAD.format(seq=seq, sent=sent * 1000.0) + html)
+    def build(cls, seq: int, sent: float, fragments: list[str]) -> Frame:
+        head = FRAME_HEAD.format(seq=seq, sent=sent * 1000.0)
+        return cls(head + "".join(fragments), head, tuple(fragments))
+
+    def after(self, skipped: Frame) -> Frame:
+        """This frame for a viewer that never got ``skipped``: with the skipped frame's
+        fragments that this one does not replace, in front."""
+        if not self.parts or not skipped.parts:
+            return self
+        mine = {fragment_id(part) for part in self.parts}
+        kept = tuple(part for part in skipped.parts if fragment_id(part) not in mine)
+        if not kept:
+            return self
+        parts = kept + self.parts
+        return Frame(self.head + "".join(parts), self.head, parts)
 
     @property
     def data(self) -> bytes:
@@ -77,7 +94,7 @@ class Viewer:
         if self.closed:
             return
         if self.busy or (self.socket is not None and self.socket.backlog() > 0):
-            self.waiting = frame
+            self.waiting = frame if self.waiting is None else frame.after(self.waiting)
             if not self.busy and self.retry is None:
                 self.retry = asyncio.get_running_loop().call_later(RETRY_SECONDS, self._flush)
             return
@@ -120,6 +137,12 @@ class Viewer:
         frame, self.waiting = self.waiting, None
         if frame is not None and not self.closed:
             self.push(frame)
+
+
+def fragment_id(fragment: str) -> str:
+    """The id of a fragment's top element (fragments are swapped out of band by id)."""
+    found = FRAGMENT_ID.search(fragment)
+    return found.group(1) if found else fragment
 
 
 class Fanout:
@@ -166,7 +189,7 @@ class Fanout:
 
     def deliver(self, event: dict[str, Any]) -> None:
         lab_id = event["lab"]
-        frame = Frame.build(event["seq"], event["sent"], event["html"])
+        frame = Frame.build(event["seq"], event["sent"], event["fragments"])
         self.latest[lab_id] = frame
         for viewer in tuple(self.viewers.get(lab_id, ())):
             viewer.push(frame)

@@ -46,9 +46,9 @@ class Runtime:
         self.tasks.clear()
         await self.fanout.stop()
 
-    async def _publish(self, lab_id: str, seq: int, html: str) -> None:
+    async def _publish(self, lab_id: str, seq: int, fragments: list[str]) -> None:
         await self.layer.group_send(group_name(lab_id), {
-            "type": "lab.frame", "lab": lab_id, "seq": seq, "sent": time.time(), "html": html,
+            "type": "lab.frame", "lab": lab_id, "seq": seq, "sent": time.time(), "fragments": fragments,
         })
 
     # -- labs --------------------------------------------------------------------

@@ -13,8 +13,8 @@ from coordlab.labs.registry import get
 
 
 class Published(list):
-    async def __call__(self, lab_id, seq, html):
-        self.append((lab_id, seq, html))
+    async def __call__(self, lab_id, seq, fragments):
+        self.append((lab_id, seq, "".join(fragments)))
 
 
 def make_engine():
@@ -111,6 +111,18 @@ async def test_a_slow_viewer_gets_the_latest_frame_when_its_send_completes():
     assert got == ["0", "4"] and not viewer.busy
 
 
+async def test_a_viewer_that_skips_a_frame_still_gets_the_fragments_only_that_frame_changed():
+    stuck_socket = StuckSocket()
+    viewer = Viewer(stuck_socket)
+    viewer.push(Frame.build(1, 0.0, ['<div id="a">1</div>', '<div id="b">1</div>']))
+    viewer.push(Frame.build(2, 0.0, ['<div id="a">2</div>', '<div id="controls">paused</div>']))
+    viewer.push(Frame.build(3, 0.0, ['<div id="a">3</div>']))
+    text = viewer.waiting.message["text"]
+    assert 'data-seq="3"' in text
+    assert text.endswith('<div id="controls">paused</div><div id="a">3</div>'), "frame 2's other change is kept"
+    assert '<div id="a">2</div>' not in text, "a fragment sent again replaces the older one"
+
+
 async def test_a_failing_send_drops_only_that_viewer():
     async def broken_send(message):
         raise ConnectionResetError
@@ -129,7 +141,7 @@ async def test_fanout_sends_one_encoded_message_to_every_local_viewer():
         for socket in sockets:
             await fanout.join("lab1", Viewer(socket))
         await layer.group_send(group_name("lab1"), {"type": "lab.frame", "lab": "lab1", "seq": 4,
-                                                    "sent": 1000.0, "html": "<p>hi</p>"})
+                                                    "sent": 1000.0, "fragments": ["<p>hi</p>"]})
         for _ in range(20):
             await asyncio.sleep(0.01)
             if all(s.got for s in sockets):

@@ -48,7 +48,7 @@ async def test_a_frame_reaches_viewers_in_two_processes_through_redis():
                 await fanout.join("lab-r", Viewer(socket))
         for seq in (1, 2):
             await engine_layer.group_send(group_name("lab-r"), {
-                "type": "lab.frame", "lab": "lab-r", "seq": seq, "sent": 0.0, "html": f"<p>{seq}</p>"})
+                "type": "lab.frame", "lab": "lab-r", "seq": seq, "sent": 0.0, "fragments": [f"<p>{seq}</p>"]})
         for _ in range(100):
             if all(len(s.got) == 2 for group in sockets for s in group):
                 break
