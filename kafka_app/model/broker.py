@@ -249,8 +249,14 @@ class Broker(ZkClient):
                 current.config = config
                 self.logs[name].config = replace(config.log)
             return ""
-        changed = ""
         log = self.logs.get(name)
+        if current is None and log is not None and item["leader_epoch"] < log.latest_epoch:
+            # after a restart only the log remembers: it already holds a newer leader epoch, so this
+            # comes from a controller that has been replaced and does not know it yet
+            sim.trace(self.name, "stale_leader_and_isr", f"{self.name} ignores leader epoch {item['leader_epoch']} "
+                      f"for {name}: its log already has epoch {log.latest_epoch}.", topic=topic, partition=partition)
+            return ""
+        changed = ""
         if log is None:
             log = self.logs[name] = PartitionLog(replace(config.log))
         log.config = replace(config.log)
