@@ -2,7 +2,9 @@
 
 A command arrives as a JSON object (htmx's WebSocket extension sends form
 values as strings, plus a ``HEADERS`` object that is ignored). ``parse``
-returns a ``Command`` with typed arguments or raises ``CommandError`` with a
+returns a ``Command`` with typed arguments (an ``act`` command, a lab kind's
+own action such as a Kafka publish, keeps its other fields in ``fields`` for
+that lab to check) or raises ``CommandError`` with a
 sentence for the sender. Whether a named machine exists is checked by the lab,
 which knows its machines.
 """
@@ -10,6 +12,7 @@ which knows its machines.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +23,8 @@ MAX_FORWARD_SECONDS = 600
 MAX_NAME_LENGTH = 40
 MAX_PATH_LENGTH = 200
 MAX_DATA_LENGTH = 1000
+MAX_ACTION_FIELDS = 12
+ACTION_NAME = re.compile(r"[a-z][a-z_]{0,29}")
 
 
 class CommandError(Exception):
@@ -115,6 +120,27 @@ def _version(value: Any, field: str) -> int:
     return int(number)
 
 
+def _action(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not ACTION_NAME.fullmatch(value):
+        raise CommandError(f"'{field}' must name an action, such as publish.")
+    return value
+
+
+def _fields(data: dict[str, Any]) -> dict[str, Any]:
+    """An action's own fields: a few short scalars, checked further by the lab that knows the action."""
+    fields = {k: v for k, v in data.items() if k not in ("command", "op", "HEADERS")}
+    if len(fields) > MAX_ACTION_FIELDS:
+        raise CommandError(f"An action takes at most {MAX_ACTION_FIELDS} fields.")
+    for key, value in fields.items():
+        if not ACTION_NAME.fullmatch(key):
+            raise CommandError("Field names are short lowercase words, such as topic or key.")
+        if not isinstance(value, (str, int, float, bool)) or (isinstance(value, float) and value != value):
+            raise CommandError(f"'{key}' must be text, a number or true/false.")
+        if isinstance(value, str) and len(value) > MAX_DATA_LENGTH:
+            raise CommandError(f"'{key}' is too long (at most {MAX_DATA_LENGTH} characters here).")
+    return fields
+
+
 def _slug(value: Any, field: str) -> str:
     if not isinstance(value, str) or not value or len(value) > MAX_NAME_LENGTH:
         raise CommandError(f"'{field}' must be a short name, such as a preset's.")
@@ -141,6 +167,7 @@ SCHEMA: dict[str, dict[str, Parser]] = {
     "partition": {"preset": _slug},
     "heal": {},
     "toggle": {"name": _slug, "on": _flag},
+    "act": {"op": _action},
     "console": {"op": _op, "path": _path, "data": _text, "ephemeral": _flag, "sequential": _flag,
                 "watch": _flag, "version": _version},
 }
@@ -179,4 +206,6 @@ def from_data(data: dict[str, Any]) -> Command:
             args[field] = parser(data[field], field)
         elif field not in args:
             raise CommandError(f"'{name}' needs '{field}'.")
+    if name == "act":
+        args["fields"] = _fields(data)
     return Command(name, args)

@@ -13,6 +13,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from .commands import Command, CommandError
 from .lab import Lab
@@ -80,6 +81,9 @@ class Engine:
         except Exception:
             logger.exception("command %s failed in lab %s", command, lab_id)
             raise CommandError("The lab could not carry out that command (a bug; it was logged).") from None
+
+    def outbox(self, lab_id: str, node: str, after: int) -> tuple[list[dict[str, Any]], int]:
+        return self.lab(lab_id).outbox(node, after)
 
     def viewer_joined(self, lab_id: str) -> None:
         self.lab(lab_id)

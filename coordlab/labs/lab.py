@@ -210,6 +210,21 @@ class Lab:
         return self._record({"command": "toggle", "name": name, "on": on},
                             f"{found.label}: {'on' if on else 'off'}.")
 
+    def do_act(self, op: str, fields: dict[str, Any]) -> str:
+        if self.scenario.actions is None:
+            raise CommandError("This lab has no actions of its own.")
+        logged, message = self.scenario.actions.check(self.sim, op, fields)
+        return self._record({"command": "act", **logged}, message)
+
+    def outbox(self, node: str, after: int) -> tuple[list[dict[str, Any]], int]:
+        """What a machine holds for an outside client (a terminal consumer's records) past
+        index ``after``, and the index to ask from next time."""
+        machine = self.sim.nodes.get(node)
+        items: list[dict[str, Any]] = getattr(machine, "outbox", None) or []
+        start: int = getattr(machine, "outbox_start", 0)
+        end = start + len(items)
+        return items[max(0, after - start):], end
+
     def do_heal(self) -> str:
         return self._record({"command": "heal"}, "Healed the network.")
 
@@ -304,6 +319,8 @@ def apply_to_simulation(sim: Simulation, command: dict[str, Any], scenario: Scen
         sim.trace("lab", "note", command["text"])
     elif toggle is not None:
         toggle.apply(sim, command["on"])
+    elif name == "act" and scenario.actions is not None:
+        scenario.actions.apply(sim, {k: v for k, v in command.items() if k != "command"})
     elif name == "console" and scenario.console is not None:
         scenario.console(sim, {k: v for k, v in command.items() if k != "command"})
     else:

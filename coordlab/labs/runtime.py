@@ -79,6 +79,10 @@ class Runtime:
     def submit(self, lab_id: str, command: Command) -> str:
         return self.engine.submit(lab_id, command)
 
+    def outbox(self, lab_id: str, node: str, after: int) -> tuple[list[dict[str, Any]], int]:
+        """Items a machine of the lab keeps for an outside client (see ``Lab.outbox``)."""
+        return self.engine.outbox(lab_id, node, after)
+
     async def join(self, lab_id: str, viewer: Viewer) -> None:
         self.engine.viewer_joined(lab_id)
         await self.fanout.join(lab_id, viewer)
