@@ -83,6 +83,14 @@ class Runtime:
         """Items a machine of the lab keeps for an outside client (see ``Lab.outbox``)."""
         return self.engine.outbox(lab_id, node, after)
 
+    def watch(self, lab_id: str) -> None:
+        """Count an outside client (a terminal) as watching the lab: the lab's clock runs
+        while it is connected, though it gets no frames. Pair with ``unwatch``."""
+        self.engine.viewer_joined(lab_id)
+
+    def unwatch(self, lab_id: str) -> None:
+        self.engine.viewer_left(lab_id)
+
     async def join(self, lab_id: str, viewer: Viewer) -> None:
         self.engine.viewer_joined(lab_id)
         await self.fanout.join(lab_id, viewer)

@@ -1,0 +1,161 @@
+"""The WebSocket consumer for terminal clients (``manage.py kafka_produce`` and
+``kafka_consume``): JSON in, JSON out, no HTML frames.
+
+Client to server, one JSON object per message:
+
+- a lab command, as the browser sends it (``{"command": "act", "op": "publish", ...}``);
+- ``{"follow": "terminal-cd34"}``: push that machine's outbox from now on.
+
+Server to client:
+
+- ``{"type": "reply", "ok": bool, "text": str}``, one per message, in order
+  (a rate-limited message's reply also carries ``"retry_after"`` in seconds);
+- ``{"type": "outbox", "node": str, "items": [...]}`` as the followed machine's
+  outbox grows (with ``"skipped": n`` if the machine dropped items the client
+  never got).
+
+A connected terminal keeps its lab's clock running, as a browser viewer does.
+A consumer member joined through this connection and not left through it
+vanishes when the connection drops: its process died without a goodbye, and
+the group notices after its session timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from typing import Any
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from coordlab.labs.commands import MAX_COMMAND_BYTES, Command, CommandError, parse
+from coordlab.labs.runtime import UnknownLab, get_runtime
+from coordlab.ratelimit import TokenBucket
+
+logger = logging.getLogger(__name__)
+
+COMMANDS_PER_SECOND = 10  # as a browser viewer (coordlab.consumers)
+COMMAND_BURST = 20
+CLOSE_UNKNOWN_LAB = 4404
+POLL_SECONDS = 0.1
+MAX_ITEMS_PER_MESSAGE = 500
+#: the machines a terminal client names for itself (4 random characters per run)
+TERMINAL_NAME = re.compile(r"terminal-[a-z0-9]{4}")
+
+
+class TerminalConsumer(AsyncWebsocketConsumer):
+    channel_layer_alias = "terminals-get-no-frames"
+
+    async def connect(self) -> None:
+        self.watching = False
+        self.follower: asyncio.Task[None] | None = None
+        self.members: list[str] = []  # joined here and not left here
+        self.lab_id = self.scope["url_route"]["kwargs"]["lab_id"]
+        self.runtime = await get_runtime()
+        try:
+            await self.runtime.open_lab(self.lab_id)
+        except UnknownLab:
+            await self.close(code=CLOSE_UNKNOWN_LAB)
+            return
+        await self.accept()
+        self.bucket = TokenBucket(COMMANDS_PER_SECOND, COMMAND_BURST)
+        self.runtime.watch(self.lab_id)
+        self.watching = True
+
+    async def disconnect(self, code: int) -> None:
+        if self.follower is not None:
+            self.follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.follower
+            self.follower = None
+        for member in self.members:
+            with contextlib.suppress(CommandError, UnknownLab):
+                self.runtime.submit(self.lab_id, Command("act", {"op": "vanish", "fields": {"member": member}}))
+        self.members = []
+        if self.watching:
+            self.runtime.unwatch(self.lab_id)
+            self.watching = False
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        raw = text_data if text_data is not None else bytes_data
+        if not self.bucket.take():
+            await self.reply(False, "Too many commands at once: wait a moment and try again.",
+                             retry_after=1 / COMMANDS_PER_SECOND)
+            return
+        try:
+            follow = _follow_request(raw)
+            if follow is not None:
+                await self.reply(True, self.follow(follow))
+                return
+            command = parse(raw)
+            outcome = self.runtime.submit(self.lab_id, command)
+        except CommandError as error:
+            await self.reply(False, str(error))
+        except UnknownLab:
+            await self.reply(False, "This lab is no longer running.")
+        else:
+            self.remember(command)
+            await self.reply(True, outcome)
+
+    async def reply(self, ok: bool, text: str, **extra: Any) -> None:
+        await self.send(text_data=json.dumps({"type": "reply", "ok": ok, "text": text, **extra}))
+
+    def remember(self, command: Command) -> None:
+        """Keep track of the consumer members this connection has joined and not left."""
+        if command.name != "act":
+            return
+        member = command.args["fields"].get("member")
+        if command.args["op"] == "join" and isinstance(member, str) and member not in self.members:
+            self.members.append(member)
+        elif command.args["op"] in ("leave", "vanish") and member in self.members:
+            self.members.remove(member)
+
+    # -- following a machine's outbox ---------------------------------------------
+
+    def follow(self, node: str) -> str:
+        if self.follower is not None:
+            self.follower.cancel()
+        self.follower = asyncio.create_task(self.relay_outbox(node))
+        return f"Following {node}."
+
+    async def relay_outbox(self, node: str) -> None:
+        """Every POLL_SECONDS, send the items the machine added since the last look."""
+        after = 0
+        while True:
+            try:
+                items, end = self.runtime.outbox(self.lab_id, node, after)
+            except UnknownLab:
+                return
+            if end < after:  # the machine's outbox started again from nothing
+                after = 0
+                continue
+            first = end - len(items)  # the index of items[0]
+            skipped = max(0, first - after)  # dropped by the machine before we looked
+            items = items[:MAX_ITEMS_PER_MESSAGE]
+            if items or skipped:
+                message: dict[str, Any] = {"type": "outbox", "node": node, "items": items}
+                if skipped:
+                    message["skipped"] = skipped
+                await self.send(text_data=json.dumps(message))
+            after = first + len(items)
+            await asyncio.sleep(POLL_SECONDS)
+
+
+def _follow_request(raw: str | bytes | None) -> str | None:
+    """The machine name of a ``{"follow": name}`` message; None for anything else
+    (which then goes to the command parser, with its errors for bad input)."""
+    if raw is None or len(raw) > MAX_COMMAND_BYTES:
+        return None
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict) or "follow" not in data or "command" in data:
+        return None
+    name = data["follow"]
+    if not isinstance(name, str) or not TERMINAL_NAME.fullmatch(name):
+        raise CommandError("'follow' must name a terminal's machine, such as terminal-cd34.")
+    return name
