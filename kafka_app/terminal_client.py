@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
+import os
 import queue
 import secrets
 import signal
@@ -49,6 +50,10 @@ class TerminalError(Exception):
 
 class Refused(TerminalError):
     """The lab refused a command; the message is the lab's sentence."""
+
+
+class BadInput(TerminalError):
+    """A line that cannot be sent as it is."""
 
 
 def machine_name() -> str:
@@ -205,25 +210,46 @@ def format_outcome(item: dict[str, Any]) -> str:
     return format_record(item)
 
 
+class Printer:
+    """Prints a line at a time, flushed; once the reader has gone (``| head``) it prints
+    nothing more, and ``gone`` tells the caller to wind up."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out, self.gone = out, False
+
+    def __call__(self, line: str) -> None:
+        if self.gone:
+            return
+        try:
+            print(line, file=self.out, flush=True)
+        except BrokenPipeError:
+            self.gone = True
+            with contextlib.suppress(OSError, ValueError):  # nor complain when Python flushes at exit
+                os.dup2(os.open(os.devnull, os.O_WRONLY), self.out.fileno())
+
+
 def split_line(line: str, separator: str | None) -> tuple[str, str]:
     """(key, value) of an input line; key "" (null) without a separator."""
     if separator is None:
         return "", line
     key, found, value = line.partition(separator)
     if not found:
-        raise TerminalError(f"no {separator!r} in {line[:60]!r} to separate its key from its value")
+        raise BadInput(f"no {separator!r} in {line[:60]!r} to separate its key from its value")
     return key, value
 
 
-def _lines_in_background(lines: Iterable[str]) -> queue.Queue[str | None]:
-    """Read ``lines`` in a thread, so that outcomes print while the user types; None at the end."""
-    found: queue.Queue[str | None] = queue.Queue()
+def _lines_in_background(lines: Iterable[str]) -> queue.Queue[str | Exception | None]:
+    """Read ``lines`` in a thread, so that outcomes print while the user types: each line,
+    then None at the end, or the error that stopped the reading."""
+    found: queue.Queue[str | Exception | None] = queue.Queue()
 
     def read() -> None:
         try:
             for line in lines:
                 found.put(line)
-        finally:
+        except Exception as error:  # such as bytes that are not text
+            found.put(error)
+        else:
             found.put(None)
 
     threading.Thread(target=read, name="stdin", daemon=True).start()
@@ -238,13 +264,14 @@ def produce(server: str, lab_id: str, topic: str, lines: Iterable[str], out: Tex
     record landed. Returns the exit status: 0 if every record was acknowledged."""
     check_lab(server, lab_id)
     producer = machine_name()
+    say = Printer(out)
     failed = False
     published = outcomes = 0
 
     def show(items: list[dict[str, Any]]) -> None:
         nonlocal failed, outcomes
         for item in items:
-            print(format_outcome(item), file=out, flush=True)
+            say(format_outcome(item))
             failed = failed or bool(item.get("error"))
         outcomes += len(items)
 
@@ -259,19 +286,21 @@ def produce(server: str, lab_id: str, topic: str, lines: Iterable[str], out: Tex
                 continue
             if line is None:
                 break
-            line = line.rstrip("\r\n")
-            if not line:
-                continue
             try:
+                if isinstance(line, Exception):
+                    raise BadInput(f"cannot read standard input ({line})")
+                line = line.rstrip("\r\n")
+                if not line:
+                    continue
                 key, value = split_line(line, separator)
                 sentence = session.request({"command": "act", "op": "publish", "producer": producer,
                                             "topic": topic, "key": key, "value": value, "acks": "all"})
-            except TerminalError as error:  # the rest would fail as well: stop, but report what was sent
+            except (Refused, BadInput) as error:  # stop there, but say what became of what was sent
                 print(f"error: {error}", file=err, flush=True)
                 failed = True
                 break
             published += 1
-            print(sentence, file=out, flush=True)
+            say(sentence)
             show(session.poll())
         deadline = time.monotonic() + outcome_wait
         while outcomes < published and time.monotonic() < deadline:
@@ -287,22 +316,23 @@ def produce(server: str, lab_id: str, topic: str, lines: Iterable[str], out: Tex
 def consume(server: str, lab_id: str, topic: str, group: str, out: TextIO, err: TextIO,
             stop: threading.Event) -> int:
     """Join ``group`` as a new member and print each record it gets, until ``stop``
-    is set; then leave the group (commit, LeaveGroup) and return 0."""
+    is set (or the output is closed); then leave the group (commit, LeaveGroup) and
+    return 0."""
     check_lab(server, lab_id)
     member = machine_name()
+    say = Printer(out)
     with Session(server, lab_id) as session:
         session.follow(member)
-        print(session.request({"command": "act", "op": "join", "member": member, "topic": topic,
-                               "group": group}), file=out, flush=True)
-        while not stop.is_set():
+        say(session.request({"command": "act", "op": "join", "member": member, "topic": topic, "group": group}))
+        while not stop.is_set() and not say.gone:
             for item in session.poll(POLL):
-                print(format_record(item), file=out, flush=True)
+                say(format_record(item))
             skipped = session.take_skipped()
             if skipped:
                 print(f"({skipped} records went by before this terminal could show them)", file=err, flush=True)
         for item in session.poll():
-            print(format_record(item), file=out, flush=True)
-        print(session.request({"command": "act", "op": "leave", "member": member}), file=out, flush=True)
+            say(format_record(item))
+        say(session.request({"command": "act", "op": "leave", "member": member}))
     return 0
 
 
