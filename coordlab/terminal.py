@@ -31,7 +31,7 @@ from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from coordlab.labs.commands import MAX_COMMAND_BYTES, Command, CommandError, parse
+from coordlab.labs.commands import MAX_COMMAND_BYTES, Command, CommandError, from_data, parse
 from coordlab.labs.runtime import UnknownLab, get_runtime
 from coordlab.ratelimit import TokenBucket
 
@@ -73,7 +73,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             self.follower = None
         for member in self.members:
             with contextlib.suppress(CommandError, UnknownLab):
-                self.runtime.submit(self.lab_id, Command("act", {"op": "vanish", "fields": {"member": member}}))
+                self.runtime.submit(self.lab_id, from_data({"command": "act", "op": "vanish", "member": member}))
         self.members = []
         if self.watching:
             self.runtime.unwatch(self.lab_id)
@@ -128,6 +128,9 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             try:
                 items, end = self.runtime.outbox(self.lab_id, node, after)
             except UnknownLab:
+                return
+            except Exception:
+                logger.exception("reading the outbox of %s in lab %s failed", node, self.lab_id)
                 return
             if end < after:  # the machine's outbox started again from nothing
                 after = 0
