@@ -230,7 +230,7 @@ class Broker(ZkClient):
         internal: dict[str, list[int]] = {"leads": [], "follows": []}
         for item in message.body["partitions"]:
             role = self.become(sim, item, quiet=item["topic"] == OFFSETS_TOPIC)
-            if role:
+            if role and item["topic"] == OFFSETS_TOPIC:
                 internal[role].append(item["partition"])
         if internal["leads"] or internal["follows"]:
             sim.trace(self.name, "offsets_roles", f"{self.name} leads {len(internal['leads'])} and follows "

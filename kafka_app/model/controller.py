@@ -584,12 +584,15 @@ def create_topics(b: Broker, sim: Simulation, message: Message) -> None:
     if c is None or not planned or body.get("validate_only"):
         sim.send(b.name, message.src, "CreateTopicsResponse", request=body["request"], errors=errors)
         return
-    batch = Batch(len(planned), reply=reply)
+    # One multi for all the new topics: one decision, one answer once it is written.
+    ops: list[Any] = []
     for topic, info, states in planned:
         sim.trace(b.name, "topic_created", f"The controller creates topic {topic}: {len(states)} partition(s), "
                   "replicas " + ", ".join(f"{p}→{r}" for p, r in info.assignment.items()) + ".",
                   topic=topic, assignment=info.assignment)
-        write_ops(b, sim, c, topic_ops(topic, info, states, c, True), batch, states, {topic: info})
+        ops.extend(topic_ops(topic, info, states, c, True))
+    write_ops(b, sim, c, ops, Batch(1, reply=reply), {n: s for _, _, states in planned for n, s in states.items()},
+              {topic: info for topic, info, _ in planned})
 
 
 def create_partitions(b: Broker, sim: Simulation, message: Message) -> None:

@@ -68,6 +68,14 @@ def test_the_entry_point_works_as_the_issue_shows():
     assert stored["leader"] == state["leader"] and stored["isr"] == state["isr"]
 
 
+def test_topics_created_in_one_request_all_get_leaders():
+    cluster = started()
+    cluster.admin().create_topics([NewTopic("clicks", 2, 3), NewTopic("profiles", 1, 3)])
+    assert cluster.has_leaders("clicks") and cluster.has_leaders("profiles")
+    producer = cluster.producer()
+    assert producer.send("clicks", key=b"a", value=b"1").get(timeout=10).topic == "clicks"
+
+
 def test_the_controller_moves_when_its_broker_dies():
     cluster = started()
     first = cluster.controller()
