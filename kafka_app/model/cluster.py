@@ -19,11 +19,12 @@ from typing import Any
 from coordlab.sim import Node, Simulation
 from zookeeper_app.model import Ensemble
 
+from . import observe
 from .admin import AdminNode
 from .api import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from .broker import Broker, broker_name
 from .consumer import ASSIGNORS, ConsumerNode
-from .controller import ControllerState, metadata, state_in_zookeeper
+from .controller import ControllerState, metadata
 from .errors import KafkaTimeoutError
 from .producer import ProducerNode
 from .records import log_name
@@ -92,8 +93,7 @@ class Cluster:
 
     def controller(self) -> int | None:
         """The broker id of the active controller, or None while there is none."""
-        active = [b for b in self.brokers() if b.alive and b.controller is not None and b.controller.ready]
-        return max(active, key=lambda b: b.controller.epoch if b.controller else 0).broker_id if active else None
+        return observe.controller_id(self.sim)
 
     def next_name(self, kind: str) -> str:
         self.counters[kind] = self.counters.get(kind, 0) + 1
@@ -178,12 +178,7 @@ class Cluster:
 
     def view(self) -> tuple[ControllerState, int]:
         """The active controller's state and id, else what ZooKeeper holds (and who holds /controller)."""
-        controller = self.controller()
-        if controller is not None:
-            state = self.broker(controller).controller
-            assert state is not None
-            return state, controller
-        return state_in_zookeeper(self.sim)
+        return observe.view(self.sim)
 
     def metadata(self) -> dict[str, Any]:
         """Brokers, controller and every topic's partitions, as UpdateMetadata carries them."""
@@ -212,26 +207,7 @@ class Cluster:
 
     def partition_state(self, topic: str, partition: int) -> dict[str, Any]:
         """Leader, replicas, ISR, leader epoch, and each replica's log start, high watermark and log end."""
-        view = self.view()[0]
-        name = log_name(topic, partition)
-        if name not in view.partitions or topic not in view.topics:
-            raise KeyError(f"there is no partition {name}")
-        state = view.partitions[name]
-        assigned = view.topics[topic].assignment[str(partition)]
-        replicas = {}
-        for broker_id in assigned:
-            broker = self.broker(broker_id)
-            log = broker.logs.get(name)
-            replicas[broker_id] = {
-                "alive": broker.alive, "in_isr": broker_id in state.isr, "leader": broker_id == state.leader,
-                "log_start_offset": log.log_start_offset if log else 0,
-                "high_watermark": log.high_watermark if log else 0,
-                "log_end_offset": log.log_end_offset if log else 0}
-        leader = replicas.get(state.leader, {"log_start_offset": 0, "high_watermark": 0, "log_end_offset": 0})
-        return {"topic": topic, "partition": partition, "leader": state.leader, "replicas": list(assigned),
-                "isr": list(state.isr), "leader_epoch": state.leader_epoch,
-                "log_start_offset": leader["log_start_offset"], "high_watermark": leader["high_watermark"],
-                "log_end_offset": leader["log_end_offset"], "per_replica": replicas}
+        return observe.partition_state(self.sim, self.view()[0], topic, partition)
 
     # -- faults ---------------------------------------------------------------------------------------------------
 
