@@ -53,6 +53,7 @@ class ConsumerNode(ClientNode):
     assignors: list[str] = durable(default_factory=lambda: ["range", "roundrobin"])
     rate: float = durable(0.0)
     keep_evidence: bool = durable(True)
+    evidence_limit: int = durable(EVIDENCE_LIMIT)  # records and commits kept for the checkers
     phase: str = "idle"  # idle, finding, joining, syncing, stable, closed, failed
     error: int = 0
     coordinator: int = -1
@@ -372,8 +373,8 @@ class ConsumerNode(ClientNode):
                     if self.keep_evidence:
                         self.consumed.extend((item["topic"], item["partition"], r.offset, r.producer_id, r.sequence,
                                               item["hw"]) for r in records)
-                        if len(self.consumed) > EVIDENCE_LIMIT:
-                            del self.consumed[: EVIDENCE_LIMIT // 2]
+                        if len(self.consumed) > self.evidence_limit:
+                            del self.consumed[: self.evidence_limit // 2]
                 self.high_watermarks[name] = item["hw"]
         if retry:
             self.refresh_metadata(sim)
@@ -468,8 +469,8 @@ class ConsumerNode(ClientNode):
                 self.committed[name] = offset
                 if self.keep_evidence:
                     self.commits.append((sim.now, name, offset, flight.body["generation"], flight.body["reset"]))
-            if len(self.commits) > EVIDENCE_LIMIT:
-                del self.commits[: EVIDENCE_LIMIT // 2]
+            if len(self.commits) > self.evidence_limit:
+                del self.commits[: self.evidence_limit // 2]
         elif error in COORDINATOR_ERRORS and self.phase == "stable":
             self.coordinator_lost(sim)
         elif error in (22, 25, 27) and self.phase == "stable":

@@ -119,7 +119,7 @@ def find(b: Broker, sim: Simulation, message: Message) -> None:
     if topic is None:
         replication = min(b.settings.offsets_topic_replication_factor, max(1, len(b.metadata["brokers"])))
         b.ask_to_create(sim, OFFSETS_TOPIC, b.settings.offsets_topic_num_partitions, replication,
-                        {"cleanup.policy": "compact", "segment.bytes": 104_857_600})
+                        {"cleanup.policy": "compact", "segment.bytes": b.settings.offsets_topic_segment_bytes})
         reply(b, sim, message.src, "FindCoordinatorResponse", message.body["request"],
               GroupCoordinatorNotAvailableError, coordinator=-1)
         return

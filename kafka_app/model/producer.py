@@ -83,6 +83,7 @@ class ProducerNode(ClientNode):
     max_block_ms: int = durable(60_000)
     producer_id: int = durable(-1)
     keep_results: bool = durable(True)
+    evidence_limit: int = durable(EVIDENCE_LIMIT)  # acknowledged records kept for the checkers
     next_id: int = 1
     waiting: list[int] = field(default_factory=list)  # records waiting for their topic's metadata
     outgoing: dict[int, Outgoing] = field(default_factory=dict)
@@ -277,8 +278,8 @@ class ProducerNode(ClientNode):
             self.acked_count += 1
             if offset >= 0:
                 self.acked.append((record.topic, record.partition, offset, self.producer_id, record.sequence))
-                if len(self.acked) > EVIDENCE_LIMIT:
-                    del self.acked[: EVIDENCE_LIMIT // 2]
+                if len(self.acked) > self.evidence_limit:
+                    del self.acked[: self.evidence_limit // 2]
         else:
             self.failed_count += 1
         if self.keep_results:

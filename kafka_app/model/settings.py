@@ -28,6 +28,7 @@ class BrokerSettings:
     group_max_session_timeout_ms: int = 1_800_000
     offsets_topic_num_partitions: int = 50
     offsets_topic_replication_factor: int = 3
+    offsets_topic_segment_bytes: int = 104_857_600
     auto_create_topics_enable: bool = True
     num_partitions: int = 1
     default_replication_factor: int = 1
