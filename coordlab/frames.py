@@ -15,18 +15,23 @@ from django.template.loader import render_to_string
 from coordlab.basics import frames as basics_frames
 from coordlab.labs.commands import SPEEDS
 from coordlab.labs.lab import Lab
+from kafka_app import frames as kafka_frames
 from zookeeper_app import frames as zookeeper_frames
 
 ZOOKEEPER_FRAGMENTS = ("zookeeper/partials/toggles.html", "zookeeper/partials/ensemble.html",
                        "zookeeper/partials/safety.html", "zookeeper/partials/metrics.html",
                        "zookeeper/partials/tree.html", "zookeeper/partials/sessions.html",
                        "zookeeper/partials/console.html")
+KAFKA_FRAGMENTS = ("zookeeper/partials/toggles.html", "kafka/partials/cluster.html", "kafka/partials/zookeeper.html",
+                   "kafka/partials/safety.html", "kafka/partials/topics.html", "kafka/partials/producers.html",
+                   "kafka/partials/groups.html", "kafka/partials/lists.html")
 
 #: lab kind → (context builder, panels of its page, the fragments its frames update)
 KINDS: dict[str, tuple[Callable[[Lab], dict[str, Any]], str, tuple[str, ...]]] = {
     "basics": (basics_frames.context, "basics/page_panels.html",
                ("basics/partials/network.html", "basics/partials/beliefs.html")),
     "zookeeper": (zookeeper_frames.context, "zookeeper/page_panels.html", ZOOKEEPER_FRAGMENTS),
+    "kafka": (kafka_frames.context, "kafka/page_panels.html", KAFKA_FRAGMENTS),
 }
 
 

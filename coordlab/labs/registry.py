@@ -9,7 +9,7 @@ from .scenario import Scenario
 
 #: Modules that expose ``SCENARIOS``, a tuple of ``Scenario``. Later lab kinds
 #: add their module here.
-SCENARIO_MODULES = ("coordlab.basics.scenarios", "zookeeper_app.scenarios")
+SCENARIO_MODULES = ("coordlab.basics.scenarios", "zookeeper_app.scenarios", "kafka_app.scenarios")
 
 
 @cache

@@ -1,0 +1,380 @@
+"""What the Kafka lab page shows, computed from the simulation (read-only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from coordlab.labs.lab import Lab
+from coordlab.picture import message_view, timeline
+from coordlab.sim import Simulation
+from zookeeper_app.model import ZkServer
+
+from .actions import TERMINAL_NAME, WEB_PRODUCER
+from .model import observe
+from .model.admin import AdminNode
+from .model.broker import Broker
+from .model.consumer import ConsumerNode
+from .model.controller import ControllerState
+from .model.log import PartitionLog, Record
+from .model.producer import ProducerNode
+from .model.settings import OFFSETS_TOPIC
+from .model.story import (
+    KEY_MODES,
+    ClassicQueue,
+    LagMonitor,
+    Publisher,
+    QueueWorker,
+    SafetyMonitor,
+    Service,
+    groups_of,
+)
+from .scenarios import MONITOR, SAFETY
+
+WIDTH = 920
+PRODUCER_X, BROKER_X, CONSUMER_X = 100, 460, 820
+ZK_Y = 42
+TOP = 110
+CHIP_W, CHIP_H, CHIPS_PER_ROW = 118, 26, 3
+STRIP = 12  # records shown per partition
+FRESH_MS = 3_000
+TIMELINE_LENGTH = 24
+OUTCOMES = 6
+#: a colour per partition number (chips, strips and assignments share it)
+PALETTE = ("#3b6fd8", "#d9822b", "#2e9e6a", "#a54ec2", "#c43d5a", "#1f9bb4", "#8a6d1f", "#5b6b82",
+           "#d35fa0", "#4a8c2a", "#7c5cd6", "#b5482c")
+#: message kind → (category, marker)
+CATEGORIES = {
+    "Produce": "produce", "ProduceResponse": "ack", "Fetch": "fetch", "FetchResponse": "fetch",
+    "JoinGroup": "group", "JoinGroupResponse": "group", "SyncGroup": "group", "SyncGroupResponse": "group",
+    "Heartbeat": "group", "HeartbeatResponse": "group", "LeaveGroup": "group", "LeaveGroupResponse": "group",
+    "OffsetCommit": "group", "OffsetCommitResponse": "group", "OffsetFetch": "group", "OffsetFetchResponse": "group",
+    "FindCoordinator": "group", "FindCoordinatorResponse": "group", "LeaderAndIsr": "control",
+    "UpdateMetadata": "control", "ControllerAck": "control", "AlterPartition": "control",
+    "AlterPartitionResponse": "control", "Enqueue": "produce", "Pull": "fetch", "Deliver": "fetch",
+}
+MARKERS = {"produce": ("▶", "produce request"), "ack": ("◀", "produce ack"),
+           "fetch": ("●", "fetch (replica or consumer)"), "group": ("◆", "group protocol / commit"),
+           "control": ("★", "controller → brokers"),
+           "zk": ("■", "ZooKeeper"), "other": ("·", "metadata and other requests")}
+LEGEND = tuple((category, marker, label) for category, (marker, label) in MARKERS.items())
+#: trace events too frequent for the timeline (the offsets table shows commits)
+QUIET = ("lost", "unhandled", "commit")
+GROUP_STATES = {"Stable": "stable", "PreparingRebalance": "rebalancing", "CompletingRebalance": "rebalancing",
+                "Empty": "empty", "Dead": "gone", "no coordinator": "no coordinator"}
+
+
+def context(lab: Lab) -> dict[str, Any]:
+    sim = lab.sim
+    state, controller = observe.view(sim)
+    topics = [t for t in state.topics if t != OFFSETS_TOPIC]
+    picture = _picture(sim, state, controller)
+    groups = _groups(sim, state)
+    return {
+        **picture,
+        "controller": controller,
+        "zookeeper": _zookeeper(sim, controller),
+        "topics": [_topic(sim, state, topic) for topic in topics],
+        "topic_names": topics,
+        "group_names": [g["name"] for g in groups],
+        "groups": groups,
+        "services": [_service(node) for node in sim.nodes.values() if isinstance(node, Service)],
+        "publishers": [_publisher(node) for node in sim.nodes.values()
+                       if isinstance(node, Publisher) and not isinstance(node, Service)],
+        "queue": _queue(sim),
+        "safety": _safety(sim),
+        "timeline": timeline(sim, TIMELINE_LENGTH, hidden=QUIET),
+        "toggles": [{"slug": t.slug, "label": t.label, "on": t.is_on(sim)} for t in lab.scenario.toggles],
+        "key_modes": KEY_MODES,
+        "terminal": {"lab": lab.id, "topic": topics[0] if topics else "events",
+                     "group": "terminal"},
+    }
+
+
+# -- the cluster picture -----------------------------------------------------------------------------------------
+
+
+def _shown(node: Any) -> bool:
+    return not isinstance(node, (ZkServer, Broker, AdminNode, LagMonitor, SafetyMonitor, ClassicQueue))
+
+
+def _picture(sim: Simulation, state: ControllerState, controller: int) -> dict[str, Any]:
+    positions: dict[str, tuple[float, float]] = {}
+    zk = [n for n in sim.nodes.values() if isinstance(n, ZkServer)]
+    for index, server in enumerate(zk):
+        positions[server.name] = (BROKER_X - 60 + index * 60, ZK_Y)
+    brokers = []
+    y = TOP
+    for broker in observe.brokers(sim):
+        chips = _chips(broker, state)
+        rows = max(1, -(-len(chips) // CHIPS_PER_ROW))
+        height = 58 + rows * (CHIP_H + 6)
+        for index, chip in enumerate(chips):
+            chip["x"] = BROKER_X - 183 + (index % CHIPS_PER_ROW) * (CHIP_W + 6)
+            chip["y"] = y + 46 + (index // CHIPS_PER_ROW) * (CHIP_H + 6)
+        offsets = sum(1 for name, p in state.partitions.items() if name.startswith(OFFSETS_TOPIC)
+                      and p.leader == broker.broker_id)
+        brokers.append({"name": broker.name, "id": broker.broker_id, "alive": broker.alive, "y": y,
+                        "height": height, "controller": broker.broker_id == controller, "chips": chips,
+                        "offsets_led": offsets, "registered": broker.broker_id in state.live})
+        positions[broker.name] = (BROKER_X, y + height / 2)
+        y += height + 18
+    clients = [n for n in sim.nodes.values() if _shown(n)]
+    producers = [n for n in clients if not isinstance(n, (ConsumerNode, QueueWorker))]
+    consumers = [n for n in clients if isinstance(n, (ConsumerNode, QueueWorker))]
+    height = max(y, TOP + 70 * max(len(producers), len(consumers)) + 40)
+    actors = []
+    for column, x in ((producers, PRODUCER_X), (consumers, CONSUMER_X)):
+        gap = min(84, (height - TOP) / max(1, len(column)))
+        for index, node in enumerate(column):
+            position = (x, round(TOP + 30 + index * gap, 1))
+            positions[node.name] = position
+            actors.append(_actor(node, position))
+    queue = next((n for n in sim.nodes.values() if isinstance(n, ClassicQueue)), None)
+    if queue is not None:
+        positions[queue.name] = (PRODUCER_X + 180, height - 20)
+    messages = []
+    for message in sim.network.in_flight.values():
+        if message.src in positions and message.dst in positions:
+            category = CATEGORIES.get(message.kind, "zk" if message.src.startswith("z") or
+                                      message.dst.startswith("z") else "other")
+            messages.append({**message_view(sim, message, positions), "category": category,
+                             "marker": MARKERS[category][0]})
+    return {"width": WIDTH, "height": round(height), "zk_servers": [
+        {"name": s.name, "x": positions[s.name][0], "y": ZK_Y, "alive": s.alive, "state": _zk_state(s)} for s in zk],
+        "brokers": brokers, "actors": actors, "messages": messages, "legend": LEGEND,
+        "queue_box": {"x": positions[queue.name][0], "y": positions[queue.name][1], "depth": len(queue.messages)}
+        if queue else None}
+
+
+def _zk_state(server: ZkServer) -> str:
+    if not server.alive:
+        return "down"
+    return {"LEADING": "leader", "FOLLOWING": "follower"}.get(server.state, "looking")
+
+
+def _chips(broker: Broker, state: ControllerState) -> list[dict[str, Any]]:
+    chips = []
+    for topic, info in state.topics.items():
+        if topic == OFFSETS_TOPIC:
+            continue
+        for partition, replicas in info.assignment.items():
+            if broker.broker_id not in replicas:
+                continue
+            name = f"{topic}-{partition}"
+            official = state.partitions.get(name)
+            leader = official is not None and official.leader == broker.broker_id
+            in_isr = official is not None and broker.broker_id in official.isr
+            role = "leader" if leader else "follower"
+            chips.append({"name": name, "role": role, "in_isr": in_isr, "color": PALETTE[int(partition) % 12],
+                          "label": f"{name} {'★' if leader else ''}",
+                          "title": f"{name} on {broker.name}: {role}, {'in' if in_isr else 'OUT of'} the ISR"})
+    return chips
+
+
+def _actor(node: Any, position: tuple[float, float]) -> dict[str, Any]:
+    x, y = position
+    if not node.alive:
+        detail = "✖ down"
+    elif isinstance(node, Service):
+        detail = f"{node.rate * node.boost:g}/s → {node.topic}" if not node.queue else f"{node.rate:g}/s → queue"
+    elif isinstance(node, ProducerNode):
+        detail = f"{node.acked_count} acked, {node.failed_count} failed"
+    elif isinstance(node, ConsumerNode):
+        phase = "paused" if node.paused else node.phase
+        detail = f"{node.group_id}: {phase}" if node.group_id else phase
+    elif isinstance(node, QueueWorker):
+        detail = "reads the queue"
+    else:
+        detail = ""
+    kind = "consumer" if isinstance(node, (ConsumerNode, QueueWorker)) else "producer"
+    return {"name": node.name, "x": x, "y": y, "alive": node.alive, "detail": detail, "kind": kind,
+            "terminal": bool(TERMINAL_NAME.fullmatch(node.name)),
+            "partitions": [{"name": name, "color": PALETTE[int(name.rpartition("-")[2]) % 12], "x": x - 80 + 13 * i}
+                           for i, name in enumerate(getattr(node, "assignment", [])[:12])]}
+
+
+def _zookeeper(sim: Simulation, controller: int) -> dict[str, Any]:
+    servers = [n for n in sim.nodes.values() if isinstance(n, ZkServer)]
+    serving = [s for s in servers if s.alive and s.serving]
+    tree = max(serving, key=lambda s: s.committed_zxid).tree if serving else None
+    znodes = []
+    if tree is not None:
+        for path in ("/controller", "/controller_epoch"):
+            if path in tree.nodes:
+                stat = tree.stat_of(path)
+                znodes.append({"path": path, "data": tree.nodes[path].data.decode(errors="replace")[:60],
+                               "ephemeral": bool(stat and stat.ephemeralOwner)})
+        for child in tree.children_of("/brokers/ids") if "/brokers/ids" in tree.nodes else []:
+            znodes.append({"path": f"/brokers/ids/{child}", "data": "", "ephemeral": True})
+    return {"servers": [{"name": s.name, "state": _zk_state(s)} for s in servers], "znodes": znodes,
+            "controller": controller}
+
+
+# -- topics and partition logs ---------------------------------------------------------------------------------
+
+
+def _topic(sim: Simulation, state: ControllerState, topic: str) -> dict[str, Any]:
+    info = state.topics[topic]
+    config = info.config
+    partitions = []
+    for partition in sorted(info.assignment, key=int):
+        partitions.append(_partition(sim, state, topic, int(partition)))
+    acked = sum(node.acked_by_topic.get(topic, 0) for node in sim.nodes.values() if isinstance(node, Publisher))
+    readable = sum(p["readable"] for p in partitions)
+    return {"name": topic, "partitions": partitions, "replication": len(next(iter(info.assignment.values()), [])),
+            "retention": duration(int(config.get("retention.ms", "604800000"))),
+            "cleanup": config.get("cleanup.policy", "delete"), "min_isr": config.get("min.insync.replicas", "1"),
+            "unclean": config.get("unclean.leader.election.enable") == "true", "acked": acked, "readable": readable}
+
+
+def _reference_log(sim: Simulation, ends: dict[str, Any], name: str) -> tuple[PartitionLog | None, int]:
+    """The leader's log, else the longest live replica's (while the partition has no leader)."""
+    candidates = []
+    for broker_id, replica in ends["per_replica"].items():
+        broker = observe.broker_by_id(sim, broker_id)
+        if broker is not None and broker.alive and name in broker.logs:
+            candidates.append((replica["leader"], replica["log_end_offset"], broker_id, broker.logs[name]))
+    if not candidates:
+        return None, -1
+    best = max(candidates, key=lambda c: (c[0], c[1]))
+    return best[3], best[2]
+
+
+def _partition(sim: Simulation, state: ControllerState, topic: str, partition: int) -> dict[str, Any]:
+    name = f"{topic}-{partition}"
+    ends = observe.partition_state(sim, state, topic, partition)
+    log, shown_from = _reference_log(sim, ends, name)
+    records: list[Record] = log.all_records()[-STRIP:] if log else []
+    high_watermark = ends["high_watermark"]
+    recent = {e.kind for e in sim.trace_log.events[-200:] if sim.now - e.time < FRESH_MS
+              and (e.fields.get("log") == name or (e.fields.get("topic") == topic
+                                                     and e.fields.get("partition") == partition))}
+    cells: list[dict[str, Any]] = []
+    previous = records[0].offset if records else 0
+    for record in records:
+        if record.offset > previous:
+            cells.append({"gap": record.offset - previous, "fresh": "compacted" in recent})
+        previous = record.offset + 1
+        value = None if record.value is None else record.value.decode(errors="replace")
+        key = None if record.key is None else record.key.decode(errors="replace")
+        headers = ", ".join(f"{k}={v.decode(errors='replace')}" for k, v in record.headers)
+        cells.append({"offset": record.offset, "key": key, "value": value, "short": (value or "∅ tombstone")[:14],
+                      "committed": record.offset < high_watermark, "headers": headers,
+                      "time_s": record.timestamp / 1000, "epoch": record.leader_epoch})
+    log_start = log.log_start_offset if log else 0
+    older = (log_start, records[0].offset - 1) if records and records[0].offset > log_start else None
+    readable = sum(1 for r in log.read(log_start, 10**9, upto=high_watermark)) if log else 0
+    replicas = [{"broker": f"b{b}", **r} for b, r in ends["per_replica"].items()]
+    return {"name": name, "number": partition, "color": PALETTE[partition % 12], "leader": ends["leader"],
+            "epoch": ends["leader_epoch"], "isr": ends["isr"], "cells": cells, "log_start": log_start,
+            "deleted_fresh": "retention" in recent, "older": older, "high_watermark": high_watermark,
+            "log_end": ends["log_end_offset"], "replicas": replicas, "readable": readable,
+            "shown_from": f"b{shown_from}" if shown_from > 0 else "", "offline": ends["leader"] < 0}
+
+
+def duration(ms: int) -> str:
+    if ms < 0:
+        return "forever"
+    if ms % 86_400_000 == 0:
+        return f"{ms // 86_400_000} day{'s' if ms != 86_400_000 else ''}"
+    return f"{ms / 1000:g} s"
+
+
+# -- producers ---------------------------------------------------------------------------------------------------
+
+
+def _service(node: Service) -> dict[str, Any]:
+    return {"name": node.name, "alive": node.alive, "topic": node.topic, "rate": node.rate, "boost": node.boost,
+            "keys": node.keys, "acked": node.acked_count, "failed": node.failed_count, "queue": node.queue,
+            "slower": round(node.rate / 2, 2), "faster": min(200.0, node.rate * 2 or 1),
+            "recent": _outcomes(node)[:3]}
+
+
+def _publisher(node: Publisher) -> dict[str, Any]:
+    return {"name": node.name, "alive": node.alive, "acked": node.acked_count, "failed": node.failed_count,
+            "web": node.name == WEB_PRODUCER, "recent": _outcomes(node)}
+
+
+def _outcomes(node: Publisher) -> list[dict[str, Any]]:
+    return [dict(item) for item in reversed(node.outbox[-OUTCOMES:])]
+
+
+# -- consumer groups ------------------------------------------------------------------------------------------------
+
+
+def _groups(sim: Simulation, state: ControllerState) -> list[dict[str, Any]]:
+    monitor = sim.nodes.get(MONITOR)
+    samples = monitor.samples if isinstance(monitor, LagMonitor) else {}
+    groups = []
+    for group, topics in groups_of(sim).items():
+        described = observe.group_state(sim, group)
+        members = [n for n in sim.nodes.values() if isinstance(n, ConsumerNode) and n.group_id == group]
+        owners = {name: m.name for m in members if m.alive and m.phase == "stable" for name in m.assignment}
+        partitions = []
+        for topic in topics:
+            info = state.topics.get(topic)
+            for partition in sorted(info.assignment, key=int) if info else []:
+                ends = observe.partition_state(sim, state, topic, int(partition))
+                name = f"{topic}-{partition}"
+                committed = described["offsets"].get(name)
+                lag = max(0, ends["high_watermark"] - (committed if committed is not None
+                                                       else ends["log_start_offset"]))
+                partitions.append({"name": name, "color": PALETTE[int(partition) % 12], "committed": committed,
+                                   "end": ends["high_watermark"], "lag": lag, "owner": owners.get(name, "")})
+        groups.append({"name": group, "topics": topics, "state": GROUP_STATES.get(described["state"],
+                                                                                  described["state"]),
+                       "generation": described["generation"], "coordinator": described["coordinator"],
+                       "members": [_member(m) for m in members], "partitions": partitions,
+                       "lag": sum(p["lag"] for p in partitions), "chart": _chart(samples.get(group, []), sim.now)})
+    return groups
+
+
+def _member(node: ConsumerNode) -> dict[str, Any]:
+    if not node.alive:
+        status = "✖ down"
+    elif node.phase == "closed":
+        status = "left the group"
+    elif node.paused:
+        status = "paused"
+    else:
+        status = {"stable": "working", "joining": "joining…", "syncing": "joining…", "finding": "finding coordinator…"
+                  }.get(node.phase, node.phase)
+    running = node.alive and node.phase != "closed"
+    return {"name": node.name, "status": status, "running": running, "paused": node.paused, "rate": node.rate,
+            "processed": node.processed, "slower": round(node.rate / 2, 2), "faster": min(200.0, node.rate * 2 or 1),
+            "terminal": bool(TERMINAL_NAME.fullmatch(node.name)), "idle": running and node.phase == "stable"
+            and not node.assignment,
+            "partitions": [{"name": name, "color": PALETTE[int(name.rpartition("-")[2]) % 12]}
+                           for name in node.assignment]}
+
+
+CHART_W, CHART_H = 300, 80
+
+
+def _chart(series: list[tuple[int, int]], now: int) -> dict[str, Any]:
+    """The lag over the last two minutes as an SVG polyline."""
+    if not series:
+        return {"points": "", "max": 0, "last": 0}
+    top = max(10, max(lag for _, lag in series))
+    start = now - 120_000
+    points = " ".join(f"{round((t - start) / 120_000 * CHART_W, 1)},{round(CHART_H - lag / top * CHART_H, 1)}"
+                      for t, lag in series if t >= start)
+    return {"points": points, "max": top, "last": series[-1][1], "width": CHART_W, "height": CHART_H}
+
+
+# -- the classic queue and the safety badge --------------------------------------------------------------------
+
+
+def _queue(sim: Simulation) -> dict[str, Any] | None:
+    queue = next((n for n in sim.nodes.values() if isinstance(n, ClassicQueue)), None)
+    if queue is None:
+        return None
+    workers = [n for n in sim.nodes.values() if isinstance(n, QueueWorker)]
+    return {"received": queue.received, "waiting": len(queue.messages),
+            "workers": [{"name": w.name, "got": queue.handed.get(w.name, 0), "last": w.got[-3:]} for w in workers]}
+
+
+def _safety(sim: Simulation) -> dict[str, Any]:
+    monitor = sim.nodes.get(SAFETY)
+    violations = monitor.violations if isinstance(monitor, SafetyMonitor) else []
+    return {"ok": not violations, "violations": violations}
