@@ -34,6 +34,7 @@ class ClientNode(Node):
     client_id: str = durable("")
     request_timeout_ms: int = durable(30_000)
     retry_backoff_ms: int = durable(100)
+    metadata_max_age_ms: int = durable(300_000)
     next_request: int = 1
     in_flight: dict[int, InFlight] = field(default_factory=dict)
     topics: dict[str, Any] = field(default_factory=dict)  # topic → {"partitions": {"0": {...}}, ...}
@@ -42,6 +43,7 @@ class ClientNode(Node):
     metadata_request: int = 0
     metadata_turn: int = 0
     metadata_due: bool = False
+    metadata_at: int = -1  # when the last metadata answer arrived
 
     # -- requests -----------------------------------------------------------------------------------
 
@@ -114,10 +116,17 @@ class ClientNode(Node):
     def on_metadata_retry(self, sim: Simulation) -> None:
         self.refresh_metadata(sim)
 
+    def on_metadata_age(self, sim: Simulation) -> None:
+        """``metadata.max.age.ms``: refresh even without an error, so new partitions and brokers are seen."""
+        if self.metadata_at >= 0 and sim.now - self.metadata_at >= self.metadata_max_age_ms:
+            self.refresh_metadata(sim)
+
     def handle_metadata_response(self, sim: Simulation, message: Message) -> None:
         if self.answered(message) is None:
             return
         self.metadata_request = 0
+        self.metadata_at = sim.now
+        sim.set_timer(self.name, "metadata_age", self.metadata_max_age_ms)
         body = message.body
         self.brokers = list(body["brokers"])
         self.topics.update(body["topics"])

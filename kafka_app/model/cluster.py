@@ -31,13 +31,13 @@ from .records import log_name
 from .settings import BrokerSettings
 
 PRODUCER_CONFIGS = {"acks", "linger_ms", "batch_size", "retries", "request_timeout_ms", "delivery_timeout_ms",
-                    "max_block_ms", "retry_backoff_ms", "client_id", "bootstrap_servers", "key_serializer",
-                    "value_serializer", "enable_idempotence"}
+                    "max_block_ms", "retry_backoff_ms", "metadata_max_age_ms", "client_id", "bootstrap_servers",
+                    "key_serializer", "value_serializer", "enable_idempotence"}
 CONSUMER_CONFIGS = {"group_id", "auto_offset_reset", "enable_auto_commit", "auto_commit_interval_ms",
                     "session_timeout_ms", "heartbeat_interval_ms", "max_poll_interval_ms", "max_poll_records",
                     "fetch_max_wait_ms", "partition_assignment_strategy", "client_id", "bootstrap_servers",
-                    "request_timeout_ms", "retry_backoff_ms", "key_deserializer", "value_deserializer",
-                    "processing_rate"}
+                    "request_timeout_ms", "retry_backoff_ms", "metadata_max_age_ms", "key_deserializer",
+                    "value_deserializer", "processing_rate"}
 
 
 def parse_acks(acks: Any) -> int:
@@ -122,7 +122,7 @@ class Cluster:
                             client_id=configs.get("client_id", name), acks=parse_acks(configs.get("acks", "all")),
                             producer_id=self.counters["producer_id"] if idempotent else -1)
         for option in ("linger_ms", "batch_size", "retries", "request_timeout_ms", "delivery_timeout_ms",
-                       "max_block_ms", "retry_backoff_ms"):
+                       "max_block_ms", "retry_backoff_ms", "metadata_max_age_ms"):
             if option in configs:
                 setattr(node, option, int(configs[option]))
         self.sim.add_node(node)
@@ -145,7 +145,7 @@ class Cluster:
                             enable_auto_commit=bool(configs.get("enable_auto_commit", True)))
         for option in ("auto_commit_interval_ms", "session_timeout_ms", "heartbeat_interval_ms",
                        "max_poll_interval_ms", "max_poll_records", "fetch_max_wait_ms", "request_timeout_ms",
-                       "retry_backoff_ms"):
+                       "retry_backoff_ms", "metadata_max_age_ms"):
             if option in configs:
                 setattr(node, option, int(configs[option]))
         if not node.group_id:
