@@ -46,6 +46,7 @@ def lab_context(lab: Lab) -> dict[str, Any]:
             "now_s": lab.now / 1000,
             "horizon_s": lab.horizon / 1000,
             "now_ms": lab.now,
+            "start_ms": lab.start,
             "horizon_ms": lab.horizon,
             "rewound": lab.rewound,
         },

@@ -159,8 +159,13 @@ class Lab:
         self._note("The lab was reset to its start.")
         return "The lab is back at its start."
 
+    @property
+    def start(self) -> int:
+        """The virtual time the scenario begins at (a Kafka lab begins with its cluster up)."""
+        return self.checkpoints[0].time
+
     def do_seek(self, time_ms: int) -> str:
-        target = min(time_ms, self.horizon)
+        target = max(self.start, min(time_ms, self.horizon))
         self._rebuild_at(target)
         self.playing = False
         self.rewound = target < self.horizon
