@@ -36,6 +36,7 @@ WEB_PRODUCER = "web"
 ADMIN = "topic-admin"
 TERMINAL_RATE = 20.0
 LAB_EVIDENCE = 2_000  # records each client keeps for the safety badge
+LAB_METADATA_AGE_MS = 10_000  # clients see new partitions within 10 s (Kafka: metadata.max.age.ms = 5 min)
 SESSION_TIMEOUT_MS = 10_000  # kafka-python's default (the Java client's is 45 s)
 
 
@@ -317,7 +318,7 @@ def add_consumer(sim: Simulation, name: str, group: str, topics: list[str], rate
                  kind: type[ConsumerNode] = ConsumerNode) -> None:
     sim.add_node(kind(name=name, bootstrap=bootstrap(sim), client_id=name, group_id=group, subscription=topics,
                       auto_offset_reset="earliest", rate=rate, session_timeout_ms=SESSION_TIMEOUT_MS,
-                      evidence_limit=LAB_EVIDENCE))
+                      evidence_limit=LAB_EVIDENCE, metadata_max_age_ms=LAB_METADATA_AGE_MS))
 
 
 def apply(sim: Simulation, command: dict[str, Any]) -> None:
@@ -327,7 +328,7 @@ def apply(sim: Simulation, command: dict[str, Any]) -> None:
         if node is None:
             node = sim.add_node(Publisher(name=command["producer"], bootstrap=bootstrap(sim),
                                           client_id=command["producer"], producer_id=next_producer_id(sim),
-                                          evidence_limit=LAB_EVIDENCE))
+                                          evidence_limit=LAB_EVIDENCE, metadata_max_age_ms=LAB_METADATA_AGE_MS))
         assert isinstance(node, Publisher)
         node.acks = -1 if command["acks"] == "all" else int(command["acks"])
         key = command["key"]

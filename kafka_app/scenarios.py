@@ -8,7 +8,7 @@ from typing import Any
 from coordlab.labs.scenario import Groups, Preset, Scenario, Toggle
 from coordlab.sim import Simulation
 
-from .actions import ACTIONS, LAB_EVIDENCE, add_consumer, admin, next_producer_id
+from .actions import ACTIONS, LAB_EVIDENCE, LAB_METADATA_AGE_MS, add_consumer, admin, next_producer_id
 from .model import Cluster, NewTopic, observe
 from .model.story import ClassicQueue, LagMonitor, QueueWorker, SafetyMonitor, Service
 
@@ -22,7 +22,8 @@ SETTINGS: dict[str, Any] = {
 TOPIC_DEFAULTS = {"retention.ms": "600000", "segment.ms": "60000"}
 SIMPLIFIED = ("Timings are shortened so you can watch them: brokers' ZooKeeper sessions last 6 s (Kafka: 18 s), a "
               "follower leaves the ISR after 10 s behind (Kafka: 30 s), retention is checked every 2 s (Kafka: "
-              "5 min), topics keep 10 minutes of records unless the scenario says otherwise (Kafka: 7 days), and "
+              "5 min), topics keep 10 minutes of records unless the scenario says otherwise (Kafka: 7 days), clients "
+              "refresh their metadata every 10 s (Kafka: 5 min), and "
               "messages take about 40 ms. One produce request per partition is in flight at a time; killing a "
               "machine is a crash, never a clean shutdown. The safety badge checks the latest 2,000 records of "
               "each client.")
@@ -45,7 +46,7 @@ def service(made: Cluster, name: str, topic: str, rate: float, keys: str, event:
             acks: int = -1) -> Service:
     node = Service(name=name, bootstrap=[b.name for b in made.brokers()], client_id=name,
                    producer_id=next_producer_id(made.sim), topic=topic, rate=rate, keys=keys, event=event,
-                   users=users, acks=acks, evidence_limit=LAB_EVIDENCE)
+                   users=users, acks=acks, evidence_limit=LAB_EVIDENCE, metadata_max_age_ms=LAB_METADATA_AGE_MS)
     made.add(node)
     return node
 
@@ -267,7 +268,8 @@ SCENARIOS = (
            "Try: switch on 10x load. 100 records a second arrive and lag climbs: one consumer cannot keep up.",
            "Try: add consumers to activity-db. With 2 partitions only 2 members can work; the others are idle. "
            "Add partitions (Topics, e.g. 8), then consumers: the work spreads and lag flattens.",
-           "Partitions are the unit of parallelism: a group can use at most as many consumers as partitions.")),
+           "Partitions are the unit of parallelism: a group can use at most as many consumers as partitions."),
+          toggles=(TEN_X,)),
     kafka("kafka-bookings", "Lab bookings", build_bookings,
           "A booking service feeds a lab service and a data service, each getting every booking. Switch to a "
           "classic queue and see bookings split between them instead.",
@@ -277,7 +279,8 @@ SCENARIOS = (
            "Try: switch on “Classic message queue”. Bookings now go to a queue that hands each message to ONE "
            "consumer and deletes it: the lab service and the data service each get about half, and neither sees "
            "them all. That is why a log with consumer groups fits this design.",
-           "Try: kill lab-service-1 for a while, then restart it: it catches up from its committed offset.")),
+           "Try: kill lab-service-1 for a while, then restart it: it catches up from its committed offset."),
+          toggles=(CLASSIC,)),
     kafka("kafka-retention", "Retention and compaction", build_retention,
           "A short retention makes old segments disappear; a compacted topic keeps the latest value per key and "
           "drops tombstones.",

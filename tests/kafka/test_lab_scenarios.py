@@ -1,0 +1,177 @@
+"""The Kafka lab's scenarios and actions, without a browser: each story does what its page
+promises, actions are checked before they change anything, and a lab replays them exactly."""
+
+from __future__ import annotations
+
+import pytest
+
+from coordlab.labs.commands import CommandError, from_data
+from coordlab.labs.lab import Lab
+from coordlab.labs.registry import get
+from kafka_app.model import observe
+from kafka_app.model.consumer import ConsumerNode
+from kafka_app.model.partitioner import murmur2, to_positive
+from kafka_app.model.story import ClassicQueue, Publisher, QueueWorker, SafetyMonitor, groups_of
+from kafka_app.scenarios import SCENARIOS
+
+
+def lab(slug: str) -> Lab:
+    return Lab("test", get(slug), 1)
+
+
+def act(the_lab: Lab, op: str, **fields) -> str:
+    return the_lab.apply(from_data({"command": "act", "op": op, **fields}))
+
+
+def forward(the_lab: Lab, seconds: int) -> None:
+    the_lab.apply(from_data({"command": "forward", "seconds": seconds}))
+
+
+def group(the_lab: Lab, name: str) -> dict:
+    return observe.group_state(the_lab.sim, name)
+
+
+def members(the_lab: Lab, name: str) -> list[ConsumerNode]:
+    return [n for n in the_lab.sim.nodes.values() if isinstance(n, ConsumerNode) and n.group_id == name]
+
+
+@pytest.mark.parametrize("slug", [s.slug for s in SCENARIOS])
+def test_every_scenario_starts_with_leaders_stable_groups_and_a_safe_badge(slug):
+    the_lab = lab(slug)
+    forward(the_lab, 30)
+    state, controller = observe.view(the_lab.sim)
+    assert controller is not None
+    topics = [t for t in state.topics if not t.startswith("__")]
+    assert topics and all(state.partitions[f"{t}-{p}"].leader > 0 for t in topics for p in state.topics[t].assignment)
+    for name in groups_of(the_lab.sim):
+        assert group(the_lab, name)["state"] == "Stable", name
+    monitor = the_lab.sim.nodes["safety"]
+    assert isinstance(monitor, SafetyMonitor) and monitor.violations == []
+
+
+def test_publish_says_where_a_key_goes_and_the_record_lands_there():
+    the_lab = lab("kafka-keys")
+    reply = act(the_lab, "publish", topic="chat", key="user-3", value="hi", acks="all")
+    partition = to_positive(murmur2(b"user-3")) % 4
+    assert f"% 4 partitions = partition {partition}" in reply and "murmur2" in reply
+    forward(the_lab, 2)
+    web = the_lab.sim.nodes["web"]
+    assert isinstance(web, Publisher)
+    outcome = web.outbox[-1]
+    assert (outcome["topic"], outcome["partition"], outcome["key"], outcome["error"]) == ("chat", partition, "user-3", "")
+    assert "sticky" in act(the_lab, "publish", topic="chat", key="", value="no key")
+
+
+@pytest.mark.parametrize(("op", "fields", "error"), [
+    ("publish", {"topic": "nope", "value": "x"}, "There is no topic 'nope'"),
+    ("publish", {"topic": "chat", "value": "x", "acks": "2"}, "acks is 0, 1 or all"),
+    ("publish", {"topic": "chat", "value": "x", "headers": "novalue"}, "Headers are written name=value"),
+    ("create_topic", {"topic": "chat"}, "already exists"),
+    ("create_topic", {"topic": "bad name!"}, "A topic name is"),
+    ("create_topic", {"topic": "t", "partitions": "99"}, "'partitions' must be from 1 to 12"),
+    ("create_topic", {"topic": "t", "replication": "4"}, "'replication' must be from 1 to 3"),
+    ("create_topic", {"topic": "t", "cleanup": "forever"}, "cleanup.policy"),
+    ("add_partitions", {"topic": "chat", "partitions": "2"}, "can only get more"),
+    ("pause_consumer", {"member": "ghost"}, "There is no consumer 'ghost'"),
+    ("traffic", {"producer": "chat", "rate": "1e9"}, "A rate is from 0 to 200"),
+    ("traffic", {"producer": "chat", "rate": "2", "keys": "random"}, "Keys are one of"),
+    ("join", {"member": "me", "group": "g", "topic": "chat"}, "terminal- and four"),
+    ("reset_offsets", {"group": "nobody"}, "has no running member"),
+    ("teleport", {}, "Unknown action 'teleport'"),
+])
+def test_bad_actions_are_refused_and_change_nothing(op, fields, error):
+    the_lab = lab("kafka-keys")
+    before = (the_lab.sim.snapshot(), len(the_lab.log))
+    with pytest.raises(CommandError, match=error):
+        act(the_lab, op, **fields)
+    assert (the_lab.sim.snapshot(), len(the_lab.log)) == before
+
+
+def test_add_consumers_beyond_the_partitions_leaves_one_idle_and_a_dead_members_partitions_move():
+    the_lab = lab("kafka-groups")
+    for _ in range(4):
+        act(the_lab, "add_consumer", group="workers")
+    forward(the_lab, 20)
+    working = [m for m in members(the_lab, "workers") if m.assignment]
+    assert len(members(the_lab, "workers")) == 5 and len(working) == 4
+    the_lab.apply(from_data({"command": "crash", "node": working[0].name}))
+    forward(the_lab, 30)
+    owned = sorted(n for m in members(the_lab, "workers") if m.alive for n in m.assignment)
+    assert owned == [f"events-{p}" for p in range(4)]
+
+
+def test_more_partitions_and_consumers_keep_the_lag_of_a_10x_load_flat():
+    the_lab = lab("kafka-activity")
+    lag = the_lab.sim.nodes["monitor"].samples["activity-db"]
+    before = lag[-1][1]
+    the_lab.apply(from_data({"command": "toggle", "name": "ten-x", "on": True}))
+    forward(the_lab, 30)
+    growth_alone = lag[-1][1] - before
+    act(the_lab, "add_partitions", topic="activity", partitions="8")
+    for _ in range(7):
+        act(the_lab, "add_consumer", group="activity-db", rate="15")
+    forward(the_lab, 30)
+    settled = lag[-1][1]
+    forward(the_lab, 60)
+    assert growth_alone > 1000
+    assert lag[-1][1] - settled < growth_alone / 10
+
+
+def test_killing_the_leader_moves_leadership_and_loses_nothing():
+    the_lab = lab("kafka-replication")
+    leader = observe.view(the_lab.sim)[0].partitions["payments-0"].leader
+    the_lab.apply(from_data({"command": "crash", "node": f"b{leader}"}))
+    forward(the_lab, 20)
+    new_leader = observe.view(the_lab.sim)[0].partitions["payments-0"].leader
+    assert new_leader not in (leader, -1)
+    act(the_lab, "traffic", producer="payments", rate="0", keys="per-user")
+    forward(the_lab, 10)
+    state = observe.view(the_lab.sim)[0]
+    readable = sum(observe.partition_state(the_lab.sim, state, "payments", p)["high_watermark"] for p in range(3))
+    assert the_lab.sim.nodes["payments"].acked_by_topic["payments"] == readable
+    assert the_lab.sim.nodes["safety"].violations == []
+
+
+def test_the_classic_queue_hands_each_booking_to_one_service_only():
+    the_lab = lab("kafka-bookings")
+    the_lab.apply(from_data({"command": "toggle", "name": "classic-queue", "on": True}))
+    forward(the_lab, 30)
+    queue = the_lab.sim.nodes["queue"]
+    assert isinstance(queue, ClassicQueue)
+    workers = [n for n in the_lab.sim.nodes.values() if isinstance(n, QueueWorker)]
+    got = [queue.handed.get(w.name, 0) for w in workers]
+    assert all(0 < count < queue.received for count in got)
+    assert sum(got) + len(queue.messages) == queue.received
+
+
+def test_retention_deletes_old_segments_and_compaction_keeps_one_value_per_key():
+    the_lab = lab("kafka-retention")
+    forward(the_lab, 60)
+    state = observe.view(the_lab.sim)[0]
+    assert observe.partition_state(the_lab.sim, state, "clicks", 0)["log_start_offset"] > 0
+    leader = observe.broker_by_id(the_lab.sim, state.partitions["profiles-0"].leader)
+    records = leader.logs["profiles-0"].all_records()
+    assert len(records) < leader.logs["profiles-0"].log_end_offset
+
+
+def test_reset_to_earliest_rereads_everything_without_a_safety_violation():
+    the_lab = lab("kafka-messenger")
+    forward(the_lab, 10)
+    processed = the_lab.sim.nodes["analytics-1"].processed
+    act(the_lab, "reset_offsets", group="analytics", to="earliest")
+    forward(the_lab, 20)
+    assert the_lab.sim.nodes["analytics-1"].processed >= 2 * processed
+    assert the_lab.sim.nodes["safety"].violations == []
+
+
+def test_a_lab_replays_its_actions_exactly_when_rewound():
+    the_lab = lab("kafka-shop")
+    act(the_lab, "add_consumer", group="invoices")
+    act(the_lab, "publish", topic="orders", key="7", value="by hand")
+    act(the_lab, "create_topic", topic="refunds", partitions="2", replication="2")
+    forward(the_lab, 12)
+    at, snapshot = the_lab.now, the_lab.sim.snapshot()
+    the_lab.apply(from_data({"command": "seek", "time_ms": 1000}))
+    the_lab.apply(from_data({"command": "seek", "time_ms": at}))
+    assert the_lab.sim.snapshot() == snapshot
+    assert "refunds" in observe.view(the_lab.sim)[0].topics
