@@ -13,6 +13,7 @@ slider does.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from coordlab.sim import Simulation
@@ -22,6 +23,10 @@ from .scenario import Scenario
 
 CHECKPOINT_EVERY_MS = 5000
 MAX_CHECKPOINTS = 240
+#: a checkpoint may cost at most this share of the virtual time between two of them, so a big
+#: simulation (an hour of Kafka traffic) is snapshotted less often instead of stuttering
+CHECKPOINT_SHARE = 0.02
+MAX_CHECKPOINT_EVERY_MS = 60_000
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,7 @@ class Lab:
         self.rewound = False
         self._replayed = 0
         self._carry = 0.0
+        self._checkpoint_every = CHECKPOINT_EVERY_MS
         self._checkpoint()
 
     @property
@@ -91,15 +97,19 @@ class Lab:
         return True
 
     def _run_to(self, time: int) -> None:
-        while self.checkpoints[-1].time + CHECKPOINT_EVERY_MS <= time:
-            self.sim.run_until(self.checkpoints[-1].time + CHECKPOINT_EVERY_MS)
+        while self.checkpoints[-1].time + self._checkpoint_every <= time:
+            self.sim.run_until(self.checkpoints[-1].time + self._checkpoint_every)
             self._checkpoint()
         self.sim.run_until(time)
         self.horizon = max(self.horizon, self.sim.now)
 
     def _checkpoint(self) -> None:
         sim = self.sim
+        started = perf_counter()
         self.checkpoints.append(Checkpoint(sim.now, sim.processed, len(self.log), sim.snapshot()))
+        cost_ms = (perf_counter() - started) * 1000
+        # Where checkpoints fall changes nothing in the simulation, only how far a rewind replays.
+        self._checkpoint_every = min(MAX_CHECKPOINT_EVERY_MS, max(CHECKPOINT_EVERY_MS, int(cost_ms / CHECKPOINT_SHARE)))
         if len(self.checkpoints) > MAX_CHECKPOINTS:
             # Thin out the older half; the first checkpoint (time zero) stays.
             self.checkpoints = self.checkpoints[:1] + self.checkpoints[2::2]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from itertools import pairwise
+
 import pytest
 
 from coordlab.labs.commands import CommandError, from_data
 from coordlab.labs.lab import CHECKPOINT_EVERY_MS, Lab
 from coordlab.labs.registry import get
+from coordlab.sim import Simulation
 
 
 def make_lab(seed: int = 3) -> Lab:
@@ -46,6 +50,26 @@ def test_forward_jumps_and_keeps_checkpoints():
     do(lab, command="forward", seconds=30)
     assert lab.now == 30_000
     assert [c.time for c in lab.checkpoints] == list(range(0, 30_001, CHECKPOINT_EVERY_MS))
+
+
+def test_costly_checkpoints_are_taken_less_often_and_a_rewind_still_lands_exactly(monkeypatch):
+    lab = make_lab()
+    do(lab, command="forward", seconds=10)
+    exact = lab.sim.snapshot()
+    original = Simulation.snapshot
+
+    def slow_snapshot(sim):
+        time.sleep(0.2)  # as long as an hour of Kafka traffic takes to snapshot
+        return original(sim)
+
+    monkeypatch.setattr(Simulation, "snapshot", slow_snapshot)
+    do(lab, command="forward", seconds=40)
+    later = [c.time for c in lab.checkpoints if c.time > 10_000]
+    assert len(later) < 40_000 // CHECKPOINT_EVERY_MS
+    assert all(b - a >= 10_000 for a, b in pairwise(later))
+    monkeypatch.setattr(Simulation, "snapshot", original)
+    do(lab, command="seek", time_ms=10_000)
+    assert lab.sim.snapshot() == exact
 
 
 @pytest.mark.parametrize(("command", "error"), [
