@@ -139,3 +139,30 @@ async def test_a_viewer_leaving_stops_the_lab_clock_when_nobody_watches(runtime,
     frozen = lab.now
     await asyncio.sleep(0.3)
     assert lab.now == frozen and lab.id not in runtime.engine.viewers
+
+
+async def test_a_kafka_action_reaches_the_lab_and_a_bad_one_is_refused_with_a_reason(runtime):
+    lab = await runtime.start_lab("kafka-keys")
+    viewer = await connect(lab.id)
+    await next_matching(viewer, 'id="kafka-cluster"')
+    notice = await send(viewer, command="act", op="publish", topic="chat", key="user-3", value="hi", acks="all")
+    assert "murmur2(“user-3”)" in notice and "% 4 partitions = partition" in notice
+    await next_matching(viewer, "at offset", timeout=5)  # the web producer's outcome, in a frame
+    for command, reason in (
+        ({"op": "publish", "topic": "nope", "value": "x"}, "There is no topic"),
+        ({"op": "publish", "topic": "chat", "value": "x" * 5000}, "a command may be at most"),
+        ({"op": "create_topic", "topic": "t", "partitions": "-1"}, "must be from 1 to 12"),
+        ({"op": "add_consumer", "group": "<script>"}, "A group name is a short lowercase word"),
+        ({"op": "publish", "topic": ["chat"], "value": "x"}, "must be text, a number or true/false"),
+    ):
+        notice = await send(viewer, command="act", **command)
+        assert "Not done" in notice and reason in notice, notice
+    await viewer.disconnect()
+
+
+async def test_a_zookeeper_lab_has_no_kafka_actions(runtime):
+    lab = await runtime.start_lab("leader-election")
+    viewer = await connect(lab.id)
+    notice = await send(viewer, command="act", op="publish", topic="chat")
+    assert "This lab has no actions of its own." in notice
+    await viewer.disconnect()
