@@ -12,11 +12,16 @@ from coordlab.labs import registry
 from coordlab.labs.runtime import UnknownLab, get_runtime
 from coordlab.models import Scenario
 
+#: the catalog's sections, in course order
+KIND_HEADINGS = (("basics", "Networks and failures"), ("zookeeper", "ZooKeeper: coordination"),
+                 ("kafka", "Kafka: asynchronous work"))
+
 
 @require_GET
 async def catalog(request: HttpRequest) -> HttpResponse:
     cards = [s async for s in Scenario.objects.filter(listed=True) if registry.get(s.slug)]
-    return render(request, "catalog.html", {"cards": cards})
+    sections = [(heading, [card for card in cards if card.kind == kind]) for kind, heading in KIND_HEADINGS]
+    return render(request, "catalog.html", {"cards": cards, "sections": [s for s in sections if s[1]]})
 
 
 @require_POST
