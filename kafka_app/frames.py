@@ -190,7 +190,8 @@ def _actor(node: Any, position: tuple[float, float]) -> dict[str, Any]:
     return {"name": node.name, "x": x, "y": y, "alive": node.alive, "detail": detail, "kind": kind,
             "terminal": bool(TERMINAL_NAME.fullmatch(node.name)),
             "partitions": [{"name": name, "color": PALETTE[int(name.rpartition("-")[2]) % 12], "x": x - 80 + 13 * i}
-                           for i, name in enumerate(getattr(node, "assignment", [])[:12])]}
+                           for i, name in enumerate(getattr(node, "assignment", [])[:12])
+                           if node.alive and getattr(node, "phase", "") != "closed"]}
 
 
 def _zookeeper(sim: Simulation, controller: int) -> dict[str, Any]:
@@ -221,10 +222,13 @@ def _topic(sim: Simulation, state: ControllerState, topic: str) -> dict[str, Any
         partitions.append(_partition(sim, state, topic, int(partition)))
     acked = sum(node.acked_by_topic.get(topic, 0) for node in sim.nodes.values() if isinstance(node, Publisher))
     readable = sum(p["readable"] for p in partitions)
+    removed_by = ("compaction" if "compact" in config.get("cleanup.policy", "") else
+                  "retention" if any(p["log_start"] for p in partitions) else "")
     return {"name": topic, "partitions": partitions, "replication": len(next(iter(info.assignment.values()), [])),
             "retention": duration(int(config.get("retention.ms", "604800000"))),
             "cleanup": config.get("cleanup.policy", "delete"), "min_isr": config.get("min.insync.replicas", "1"),
-            "unclean": config.get("unclean.leader.election.enable") == "true", "acked": acked, "readable": readable}
+            "unclean": config.get("unclean.leader.election.enable") == "true", "acked": acked, "readable": readable,
+            "removed_by": removed_by}
 
 
 def _reference_log(sim: Simulation, ends: dict[str, Any], name: str) -> tuple[PartitionLog | None, int]:
@@ -345,7 +349,7 @@ def _member(node: ConsumerNode) -> dict[str, Any]:
             "terminal": bool(TERMINAL_NAME.fullmatch(node.name)), "idle": running and node.phase == "stable"
             and not node.assignment,
             "partitions": [{"name": name, "color": PALETTE[int(name.rpartition("-")[2]) % 12]}
-                           for name in node.assignment]}
+                           for name in (node.assignment if running else [])]}
 
 
 CHART_W, CHART_H = 300, 80

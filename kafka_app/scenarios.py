@@ -12,7 +12,7 @@ from .actions import ACTIONS, LAB_EVIDENCE, LAB_METADATA_AGE_MS, add_consumer, a
 from .model import Cluster, NewTopic, observe
 from .model.story import ClassicQueue, LagMonitor, QueueWorker, SafetyMonitor, Service
 
-LATENCY_MS, JITTER_MS = 40, 10
+LATENCY_MS, JITTER_MS = 100, 30
 SETTINGS: dict[str, Any] = {
     "zookeeper_session_timeout_ms": 6_000, "replica_lag_time_max_ms": 10_000,
     "log_retention_check_interval_ms": 2_000, "log_cleaner_backoff_ms": 3_000,
@@ -24,7 +24,7 @@ SIMPLIFIED = ("Timings are shortened so you can watch them: brokers' ZooKeeper s
               "follower leaves the ISR after 10 s behind (Kafka: 30 s), retention is checked every 2 s (Kafka: "
               "5 min), topics keep 10 minutes of records unless the scenario says otherwise (Kafka: 7 days), clients "
               "refresh their metadata every 10 s (Kafka: 5 min), and "
-              "messages take about 40 ms. One produce request per partition is in flight at a time; killing a "
+              "messages take about 100 ms. One produce request per partition is in flight at a time; killing a "
               "machine is a crash, never a clean shutdown. The safety badge checks the latest 2,000 records of "
               "each client.")
 MONITOR = "monitor"
