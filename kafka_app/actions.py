@@ -277,8 +277,13 @@ def check_join(sim: Simulation, fields: dict[str, Any]) -> tuple[dict[str, Any],
     if not MACHINE_NAME.fullmatch(group):
         raise CommandError("A group name is a short lowercase word, such as billing.")
     topic = _topic(sim, fields)
-    return ({"member": member, "group": group, "topic": topic},
-            f"{member} joins group {group} on {topic}: the group rebalances to include it.")
+    reset = _text(fields, "reset", "latest").strip()
+    if reset not in ("earliest", "latest"):
+        raise CommandError("A new member of a new group starts at the earliest or the latest offset.")
+    where = "the start of the log" if reset == "earliest" else "the end of the log (new records only)"
+    return ({"member": member, "group": group, "topic": topic, "reset": reset},
+            f"{member} joins group {group} on {topic}: the group rebalances to include it. Where the group has no "
+            f"committed offset yet, it starts at {where}.")
 
 
 def check_vanish(sim: Simulation, fields: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -315,9 +320,9 @@ def admin(sim: Simulation) -> LabAdmin:
 
 
 def add_consumer(sim: Simulation, name: str, group: str, topics: list[str], rate: float,
-                 kind: type[ConsumerNode] = ConsumerNode) -> None:
+                 kind: type[ConsumerNode] = ConsumerNode, reset: str = "earliest") -> None:
     sim.add_node(kind(name=name, bootstrap=bootstrap(sim), client_id=name, group_id=group, subscription=topics,
-                      auto_offset_reset="earliest", rate=rate, session_timeout_ms=SESSION_TIMEOUT_MS,
+                      auto_offset_reset=reset, rate=rate, session_timeout_ms=SESSION_TIMEOUT_MS,
                       evidence_limit=LAB_EVIDENCE, metadata_max_age_ms=LAB_METADATA_AGE_MS))
 
 
@@ -371,7 +376,8 @@ def apply(sim: Simulation, command: dict[str, Any]) -> None:
         admin(sim).ask(sim, "AlterConfigs", topic=command["topic"],
                        configs={"retention.ms": str(command["retention_ms"])})
     elif op == "join":
-        add_consumer(sim, command["member"], command["group"], [command["topic"]], TERMINAL_RATE, TerminalConsumer)
+        add_consumer(sim, command["member"], command["group"], [command["topic"]], TERMINAL_RATE, TerminalConsumer,
+                     command.get("reset", "latest"))
 
 
 def reset_offsets(sim: Simulation, group: str, to: str) -> None:

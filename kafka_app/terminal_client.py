@@ -314,7 +314,7 @@ def produce(server: str, lab_id: str, topic: str, lines: Iterable[str], out: Tex
 
 
 def consume(server: str, lab_id: str, topic: str, group: str, out: TextIO, err: TextIO,
-            stop: threading.Event) -> int:
+            stop: threading.Event, from_beginning: bool = False) -> int:
     """Join ``group`` as a new member and print each record it gets, until ``stop``
     is set (or the output is closed); then leave the group (commit, LeaveGroup) and
     return 0."""
@@ -323,7 +323,8 @@ def consume(server: str, lab_id: str, topic: str, group: str, out: TextIO, err: 
     say = Printer(out)
     with Session(server, lab_id) as session:
         session.follow(member)
-        say(session.request({"command": "act", "op": "join", "member": member, "topic": topic, "group": group}))
+        say(session.request({"command": "act", "op": "join", "member": member, "topic": topic, "group": group,
+                             "reset": "earliest" if from_beginning else "latest"}))
         while not stop.is_set() and not say.gone:
             for item in session.poll(POLL):
                 say(format_record(item))

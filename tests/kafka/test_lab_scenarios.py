@@ -77,6 +77,7 @@ def test_publish_says_where_a_key_goes_and_the_record_lands_there():
     ("traffic", {"producer": "chat", "rate": "1e9"}, "A rate is from 0 to 200"),
     ("traffic", {"producer": "chat", "rate": "2", "keys": "random"}, "Keys are one of"),
     ("join", {"member": "me", "group": "g", "topic": "chat"}, "terminal- and four"),
+    ("join", {"member": "terminal-ab12", "group": "g", "topic": "chat", "reset": "middle"}, "earliest or the latest"),
     ("reset_offsets", {"group": "nobody"}, "has no running member"),
     ("teleport", {}, "Unknown action 'teleport'"),
 ])

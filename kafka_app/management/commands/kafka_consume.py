@@ -21,13 +21,17 @@ class Command(BaseCommand):
         parser.add_argument("--lab", required=True, help="the lab's id, as in its address /labs/<id>/")
         parser.add_argument("--topic", required=True)
         parser.add_argument("--group", required=True, help="the consumer group to join")
+        parser.add_argument("--from-beginning", action="store_true",
+                            help="a group without committed offsets starts at the start of the log "
+                                 "(else at its end, as kafka-console-consumer does)")
         parser.add_argument("--server", default=DEFAULT_SERVER, help=f"default {DEFAULT_SERVER}")
 
     def handle(self, *args: object, **options: object) -> None:
         try:
             with stop_on_signals() as stop:
                 status = consume(str(options["server"]), str(options["lab"]), str(options["topic"]),
-                                 str(options["group"]), sys.stdout, sys.stderr, stop)
+                                 str(options["group"]), sys.stdout, sys.stderr, stop,
+                                 bool(options["from_beginning"]))
         except TerminalError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(1)
