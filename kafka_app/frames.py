@@ -281,6 +281,8 @@ def duration(ms: int) -> str:
         return "forever"
     if ms % 86_400_000 == 0:
         return f"{ms // 86_400_000} day{'s' if ms != 86_400_000 else ''}"
+    if ms % 60_000 == 0:
+        return f"{ms // 60_000} min"
     return f"{ms / 1000:g} s"
 
 
