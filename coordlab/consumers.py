@@ -1,5 +1,8 @@
 """The one WebSocket consumer: connect, receive a command, relay frames, disconnect.
 
+Every command is checked against who may change the lab (``coordlab.access``)
+at the moment it arrives, since an instructor can hand control over at any time.
+
 Frames do not come through this consumer's own channel: the process's fan-out
 hands them straight to its ``Viewer`` (see ``coordlab.labs.fanout``), so the
 consumer asks for no channel-layer channel at all.
@@ -11,6 +14,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.template.loader import render_to_string
 
+from coordlab import roster
+from coordlab.access import access_to, person
 from coordlab.labs.commands import CommandError, parse
 from coordlab.labs.fanout import Viewer
 from coordlab.labs.runtime import UnknownLab, get_runtime
@@ -35,12 +40,15 @@ class LabConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNKNOWN_LAB)
             return
         await self.accept()
+        self.person = await person(self.scope.get("session"), self.scope.get("user"))
+        roster.arrive(self.lab_id, id(self), self.person.name)
         self.bucket = TokenBucket(COMMANDS_PER_SECOND, COMMAND_BURST)
         direct = daphne_socket(self.base_send) if settings.COORDLAB_DIRECT_WRITES else None
         self.viewer = Viewer(self.base_send, direct)
         await self.runtime.join(self.lab_id, self.viewer)
 
     async def disconnect(self, code: int) -> None:
+        roster.depart(self.lab_id, id(self))
         if self.viewer is not None:
             await self.runtime.leave(self.lab_id, self.viewer)
             self.viewer = None
@@ -50,6 +58,9 @@ class LabConsumer(AsyncWebsocketConsumer):
             if not self.bucket.take():
                 raise CommandError("Too many commands at once: wait a moment and try again.")
             command = parse(text_data if text_data is not None else bytes_data)
+            access = await access_to(self.lab_id, self.person)
+            if not access.can_change:
+                raise CommandError(access.refusal)
             outcome = self.runtime.submit(self.lab_id, command)
         except CommandError as error:
             await self.notify(str(error), ok=False)

@@ -37,3 +37,37 @@ class LabRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scenario_slug} ({self.id})"
+
+
+class Sandbox(models.Model):
+    """A lab that belongs to one browser session: only its owner changes it; anyone
+    with its address may watch."""
+
+    lab = models.OneToOneField(LabRecord, on_delete=models.CASCADE, primary_key=True, related_name="sandbox")
+    session_key = models.CharField(max_length=40, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"sandbox {self.lab_id}"
+
+
+class Classroom(models.Model):
+    """An instructor's lab that a lecture hall watches, joined with a short code."""
+
+    CONTROL_CHOICES = [("instructor", "Only the instructor"), ("everyone", "Everyone in the classroom"),
+                       ("named", "The instructor and named students")]
+
+    code = models.CharField(primary_key=True, max_length=6)
+    lab = models.ForeignKey(LabRecord, on_delete=models.CASCADE, related_name="classrooms")
+    instructor = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="classrooms")
+    control = models.CharField(max_length=12, choices=CONTROL_CHOICES, default="instructor")
+    controllers = models.JSONField(default=list, blank=True, help_text="Display names of students who may "
+                                   "change the lab when control is “named”.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"classroom {self.code}"
