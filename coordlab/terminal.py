@@ -14,6 +14,10 @@ Server to client:
   outbox grows (with ``"skipped": n`` if the machine dropped items the client
   never got).
 
+A terminal is a Kafka client of the lab, not its operator: it may publish and
+join or leave a group in any lab whose id it knows (a classroom's, so every
+student's terminal takes part), and nothing else.
+
 A connected terminal keeps its lab's clock running, as a browser viewer does.
 A consumer member joined through this connection and not left through it
 vanishes when the connection drops: its process died without a goodbye, and
@@ -44,6 +48,9 @@ POLL_SECONDS = 0.1
 MAX_ITEMS_PER_MESSAGE = 500
 #: the machines a terminal client names for itself (4 random characters per run)
 TERMINAL_NAME = re.compile(r"terminal-[a-z0-9]{4}")
+#: what a terminal may do in any lab whose id it knows: be a client (publish, consume), never operate the
+#: lab (kill machines, pause, reset): those stay with whoever may change the lab in its page
+TERMINAL_OPS = ("publish", "join", "leave", "vanish")
 
 
 class TerminalConsumer(AsyncWebsocketConsumer):
@@ -91,6 +98,8 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                 await self.reply(True, self.follow(follow))
                 return
             command = parse(raw)
+            if command.name != "act" or command.args["op"] not in TERMINAL_OPS:
+                raise CommandError("A terminal publishes and consumes; the lab's other controls are in its page.")
             outcome = self.runtime.submit(self.lab_id, command)
         except CommandError as error:
             await self.reply(False, str(error))

@@ -78,12 +78,22 @@ def kafka(runtime):
     return FakeKafka(runtime)
 
 
-async def test_a_command_gets_a_json_reply_and_changes_the_lab(runtime, lab):
+async def test_a_command_gets_a_json_reply(runtime, lab, kafka):
     terminal = await connect(lab.id)
-    assert await request(terminal, command="crash", node="m3") == {"type": "reply", "ok": True, "text": "Killed m3."}
-    assert lab.sim.nodes["m3"].alive is False
-    reply = await request(terminal, command="crash", node="m99")
-    assert reply["ok"] is False and "m99" in reply["text"]
+    reply = await request(terminal, command="act", op="publish", topic="orders", value="hi")
+    assert reply == {"type": "reply", "ok": True, "text": "publish done."}
+    reply = await request(terminal, command="act", op="publish", topic="missing", value="hi")
+    assert reply["ok"] is False and "no topic 'missing'" in reply["text"]
+    await terminal.disconnect()
+
+
+@pytest.mark.parametrize("command", [{"command": "crash", "node": "m3"}, {"command": "pause"},
+                                     {"command": "act", "op": "create_topic", "topic": "t"}])
+async def test_a_terminal_is_a_client_of_the_lab_not_its_operator(runtime, lab, kafka, command):
+    terminal = await connect(lab.id)
+    reply = await request(terminal, **command)
+    assert reply["ok"] is False and "A terminal publishes and consumes" in reply["text"]
+    assert lab.sim.nodes["m3"].alive and lab.playing and kafka.acts == []
     await terminal.disconnect()
 
 
@@ -108,12 +118,12 @@ async def test_a_terminal_gets_no_frames_but_keeps_the_lab_clock_running(runtime
     (json.dumps({"follow": "terminal-ab12", "pad": "x" * 10_000}), "a command may be at most"),
     (json.dumps({"command": "crash", "node": "m1", "pad": "x" * 10_000_000}), "a command may be at most"),
 ])
-async def test_bad_input_gets_an_error_reply_and_the_connection_stays(runtime, lab, raw, error):
+async def test_bad_input_gets_an_error_reply_and_the_connection_stays(runtime, lab, kafka, raw, error):
     terminal = await connect(lab.id)
     await terminal.send_to(text_data=raw)
     reply = await receive(terminal, "reply")
     assert reply["ok"] is False and error in reply["text"]
-    assert (await request(terminal, command="pause"))["ok"] is True
+    assert (await request(terminal, command="act", op="publish", topic="orders", value="v"))["ok"] is True
     await terminal.disconnect()
 
 
@@ -125,10 +135,10 @@ async def test_binary_message_is_an_error_not_a_crash(runtime, lab):
     await terminal.disconnect()
 
 
-async def test_a_flood_is_rate_limited_with_a_hint_when_to_retry(runtime, lab):
+async def test_a_flood_is_rate_limited_with_a_hint_when_to_retry(runtime, lab, kafka):
     terminal = await connect(lab.id)
     for _ in range(30):
-        await terminal.send_to(text_data='{"command": "pause"}')
+        await terminal.send_to(text_data='{"command": "act", "op": "publish", "topic": "orders", "value": "v"}')
     replies = [await receive(terminal, "reply") for _ in range(30)]
     limited = [reply for reply in replies if not reply["ok"]]
     assert len(limited) >= 5 and all("Too many commands" in r["text"] and r["retry_after"] > 0 for r in limited)
