@@ -231,6 +231,18 @@ class Lab:
         logged, message = self.scenario.actions.check(self.sim, op, fields)
         return self._record({"command": "act", **logged}, message)
 
+    def fork(self, lab_id: str) -> Lab:
+        """A copy of this lab as it is now, history included, under another id; the two go
+        their own ways from here."""
+        copy = Lab.__new__(Lab)
+        copy.__dict__.update(self.__dict__)
+        copy.id = lab_id
+        copy.sim = Simulation.restore(self.sim.snapshot())
+        copy.log = list(self.log)
+        copy.checkpoints = list(self.checkpoints)
+        copy.version = 0
+        return copy
+
     def outbox(self, node: str, after: int) -> tuple[list[dict[str, Any]], int]:
         """What a machine holds for an outside client (a terminal consumer's records) past
         index ``after``, and the index to ask from next time."""

@@ -76,6 +76,22 @@ class Runtime:
             raise UnknownLab(lab_id)
         return self.engine.labs.get(lab_id) or self.engine.start_lab(scenario, record.seed, lab_id)
 
+    async def fork_lab(self, lab_id: str) -> Lab:
+        """A new lab, remembered in the database, that starts as ``lab_id`` is now."""
+        from coordlab.models import LabRecord
+
+        source = await self.open_lab(lab_id)
+        copy = self.engine.fork_lab(source.id)
+        await LabRecord.objects.acreate(id=copy.id, scenario_slug=copy.scenario.slug, seed=copy.seed)
+        return copy
+
+    async def close_lab(self, lab_id: str) -> None:
+        """Stop a lab and forget it, in memory and in the database."""
+        from coordlab.models import LabRecord
+
+        self.engine.close_lab(lab_id)
+        await LabRecord.objects.filter(id=lab_id).adelete()
+
     def submit(self, lab_id: str, command: Command) -> str:
         return self.engine.submit(lab_id, command)
 
