@@ -157,6 +157,12 @@ def bare_server(size: int, fps: float) -> Iterator[Server]:
 
 def start_lab(url: str, slug: str = "network-basics") -> str:
     """Start a lab over HTTP (GET / for the CSRF cookie, then POST); returns its id."""
+    return start_owned_lab(url, slug)[0]
+
+
+def start_owned_lab(url: str, slug: str = "network-basics") -> tuple[str, str]:
+    """Start a lab over HTTP; returns its id and the Cookie header of the session that
+    owns it (a WebSocket sending commands must present it)."""
     jar = CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     opener.open(url + "/", timeout=10).close()
@@ -168,4 +174,4 @@ def start_lab(url: str, slug: str = "network-basics") -> str:
     parts = path.strip("/").split("/")
     if len(parts) != 2 or parts[0] != "labs":
         raise RuntimeError(f"starting a lab led to {path!r}, not /labs/<id>/")
-    return parts[1]
+    return parts[1], "; ".join(f"{cookie.name}={cookie.value}" for cookie in jar)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from bench.servers import DAPHNE, lab_server, start_lab
+from bench.servers import DAPHNE, lab_server, start_lab, start_owned_lab
 
-__all__ = ["running_server", "start_lab"]
+__all__ = ["running_server", "start_lab", "start_owned_lab"]
 
 FRAMES_PER_SECOND = 20  # as `make run`
 

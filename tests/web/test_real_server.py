@@ -10,7 +10,7 @@ import re
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.server import running_server, start_lab
+from tests.server import running_server, start_lab, start_owned_lab
 
 
 def ws_url(url: str, lab_id: str) -> str:
@@ -43,10 +43,11 @@ def test_viewers_get_frames_from_the_real_server(layer):
 
 def test_a_huge_message_gets_an_error_and_the_server_keeps_serving():
     with running_server() as url:
-        lab_id = start_lab(url)
+        lab_id, cookie = start_owned_lab(url)
 
         async def scenario():
-            async with connect(ws_url(url, lab_id), origin=url, max_size=None, compression=None) as socket:
+            async with connect(ws_url(url, lab_id), origin=url, max_size=None, compression=None,
+                               additional_headers={"Cookie": cookie}) as socket:
                 await socket.send(json.dumps({"command": "crash", "node": "m1", "pad": "x" * 10_000_000}))
                 while True:
                     text = await asyncio.wait_for(socket.recv(), 10)
