@@ -44,16 +44,21 @@ def test_killing_a_machine_marks_it_dead_and_the_others_suspect_it(page, server_
     expect(page.locator("#lab-timeline")).to_contain_text("m3 restarted")
 
 
-def test_two_browsers_see_the_same_lab(browser, page, server_url):
+def test_another_browser_watches_the_lab_but_only_its_owner_changes_it(browser, page, server_url):
     url = open_new_lab(page, server_url)
+    expect(page.locator("#role")).to_have_attribute("data-role", "owner")
     other = browser.new_context().new_page()
     other.goto(url)
     expect(other.locator("#connection")).to_have_text("live")
+    expect(other.locator("#role")).to_contain_text("You are watching someone else's lab")
     page.locator("#link-m1-m2 .hit").click(force=True)  # a horizontal line has no height to "see"
     expect(other.locator("#link-m1-m2")).to_have_attribute("data-state", "cut")
     expect(other.locator("#lab-timeline")).to_contain_text("The link m1 ↔ m2 is cut.")
-    other.locator("#link-m1-m2 .hit").click(force=True)  # a horizontal line has no height to "see"
-    expect(page.locator("#link-m1-m2")).to_have_attribute("data-state", "ok")
+    other.locator("#link-m1-m2 .hit").click(force=True)
+    expect(other.locator("#lab-notice")).to_contain_text("only its owner can change it")
+    expect(page.locator("#link-m1-m2")).to_have_attribute("data-state", "cut")
+    page.locator("#link-m1-m2 .hit").click(force=True)
+    expect(other.locator("#link-m1-m2")).to_have_attribute("data-state", "ok")
     other.context.close()
 
 

@@ -148,7 +148,7 @@ def test_the_console_runs_zookeeper_commands_with_real_error_names_and_watches(p
 def test_two_viewers_stay_in_step_through_a_slow_failover(browser, page, server_url):
     open_lab(page, server_url, "leader-election")
     forward(page, 5)
-    other = browser.new_context().new_page()
+    other = browser.new_context().new_page()  # a second browser watches the first one's lab
     other.goto(page.url)
     expect(other.locator("#connection")).to_have_text("live")
     leader = page.locator('.zk-server[data-role="leading"]').get_attribute("id")
