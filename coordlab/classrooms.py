@@ -87,7 +87,7 @@ async def classroom(request: HttpRequest, code: str) -> HttpResponse:
     context = {**page_context(lab), "access": await access_to(found.lab_id, who), "person": who,
                "classroom": {"code": found.code, "instructor": is_instructor, "control": found.control,
                              "controllers": ", ".join(found.controllers), "join_url": join_url,
-                             "qr": segno.make(join_url, error="m").svg_inline(scale=5, title="join code")
+                             "qr": segno.make(join_url, error="m").svg_inline(scale=5, omitsize=True, title="join code")
                              if is_instructor else "",
                              "watchers": roster.names(found.lab_id),
                              "watchers_url": reverse("classroom-watchers", args=[found.code])}}

@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import path
+from django.views.generic.base import RedirectView
 
 from coordlab import classrooms, views
 
@@ -15,4 +17,6 @@ urlpatterns = [
     path("classrooms/<str:code>/control/", classrooms.control, name="classroom-control"),
     path("classrooms/<str:code>/watchers/", classrooms.watchers, name="classroom-watchers"),
     path("admin/", admin.site.urls),
+    # pages without our <link rel="icon"> (Django's admin) make browsers ask for /favicon.ico
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
 ]

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import sync_playwright
 
@@ -13,9 +18,24 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 @pytest.fixture(scope="session")
-def server_url():
-    with running_server() as url:
+def server_database(tmp_path_factory):
+    """The SQLite file the browser tests' server uses, so a test can add an instructor to it."""
+    return tmp_path_factory.mktemp("server") / "coordlab.sqlite3"
+
+
+@pytest.fixture(scope="session")
+def server_url(server_database):
+    with running_server(COORDLAB_SQLITE_PATH=str(server_database)) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def instructor(server_url, server_database):
+    """An instructor account in the server's database: (username, password)."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "coordlab.settings", "COORDLAB_SQLITE_PATH": str(server_database)}
+    subprocess.run([sys.executable, "manage.py", "create_instructor", "ada", "--password", "lovelace-1815"],
+                   env=env, check=True, capture_output=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+    return "ada", "lovelace-1815"
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +53,7 @@ def page(browser):
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     yield page
     context.close()
     assert errors == [], errors

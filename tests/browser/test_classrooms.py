@@ -1,0 +1,109 @@
+"""A lecture: an instructor drives a classroom's lab, students join by code and
+watch, control is handed over, and "try it yourself" forks a private copy."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+
+def log_in(page, server_url, username, password):
+    page.goto(server_url + "/admin/login/?next=/")
+    page.locator("#id_username").fill(username)
+    page.locator("#id_password").fill(password)
+    page.locator("input[type=submit]").click()
+    expect(page).to_have_url(server_url + "/")
+
+
+def join(browser, server_url, code, name):
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(server_url + "/join/")
+    page.locator("input[name=code]").fill(code.lower())  # codes are not case-sensitive
+    page.locator("input[name=name]").fill(name)
+    page.get_by_role("button", name="Join").click()
+    expect(page).to_have_url(re.compile(rf"/classrooms/{code}/$"))
+    expect(page.locator("#connection")).to_have_text("live")
+    expect(page.locator("#my-name")).to_have_text(name)
+    return page
+
+
+def test_a_lecture_watches_the_instructor_and_tries_it_itself(browser, page, server_url, instructor):
+    log_in(page, server_url, *instructor)
+    page.locator("#classroom-leader-election").click()
+    expect(page).to_have_url(re.compile(r"/classrooms/\w{6}/$"))
+    code = page.locator("#join-code").inner_text().strip()
+    expect(page.locator(".qr svg")).to_be_visible()
+    grace, linus = join(browser, server_url, code, "Grace"), join(browser, server_url, code, "Linus")
+    expect(page.locator("#watchers")).to_have_attribute("data-count", "3", timeout=8000)
+    expect(page.locator("#watchers")).to_contain_text("Grace")
+    expect(page.locator("#watchers")).to_contain_text("Linus")
+
+    page.locator("#machine-z1 circle").click()  # the instructor kills a server
+    for student in (grace, linus):
+        expect(student.locator("#machine-z1")).to_have_attribute("data-state", "down")
+
+    grace.locator("#machine-z2 circle").click()  # not allowed yet
+    expect(grace.locator("#lab-notice")).to_contain_text("Only the instructor changes the classroom's lab")
+    grace.locator("#btn-pause").click()
+    expect(grace.locator("#lab-notice")).to_contain_text("Only the instructor")
+    expect(page.locator("#machine-z2")).to_have_attribute("data-state", "up")
+    expect(page.locator("#lab-status")).to_have_attribute("data-playing", "true")
+
+    page.locator("#classroom-control input[value=named]").check()
+    page.locator("#classroom-control input[name=names]").fill("Grace")
+    page.locator("#classroom-control button").click()
+    expect(page.locator("#classroom-control input[value=named]")).to_be_checked()
+    grace.locator("#machine-z2 circle").click()
+    expect(page.locator("#machine-z2")).to_have_attribute("data-state", "down")
+    linus.locator("#machine-z3 circle").click()
+    expect(linus.locator("#lab-notice")).to_contain_text("Only the instructor")
+
+    page.locator("#btn-pause").click()
+    expect(linus.locator("#lab-status")).to_have_attribute("data-playing", "false")
+    now = page.locator("#lab-status").get_attribute("data-now")
+    linus.locator("#try-it").click()
+    expect(linus).to_have_url(re.compile(r"/labs/\w+/$"))
+    expect(linus.locator("#role")).to_have_attribute("data-role", "owner")
+    expect(linus.locator("#lab-status")).to_have_attribute("data-now", now)
+    for machine, state in (("z1", "down"), ("z2", "down"), ("z3", "up"), ("z4", "up"), ("z5", "up")):
+        expect(linus.locator(f"#machine-{machine}")).to_have_attribute("data-state", state)
+    linus.locator("#machine-z3 circle").click()  # in the sandbox: allowed, and private
+    expect(linus.locator("#machine-z3")).to_have_attribute("data-state", "down")
+    expect(page.locator("#machine-z3")).to_have_attribute("data-state", "up")
+    expect(grace.locator("#machine-z3")).to_have_attribute("data-state", "up")
+    for student in (grace, linus):
+        student.context.close()
+
+
+BAD_JOINS = [
+    ("acd-efg", "Ada", "No open classroom has the code ACDEFG"),
+    ("ZZZZZZ", "Ada", "A join code is 6 letters and digits"),
+    ("12", "Ada", "A join code is 6 letters and digits"),
+    ("{code}", "x" * 10_000, "That name is too long"),
+    ("{code}", "<script>alert(1)</script>", "A name is letters, digits"),
+    ("{code}", "   ", "Please type your name"),
+]
+
+
+def test_joining_with_a_bad_code_or_name_says_why_and_joins_nobody(browser, page, server_url, instructor):
+    log_in(page, server_url, *instructor)
+    page.locator("#classroom-network-basics").click()
+    real = page.locator("#join-code").inner_text().strip()
+    student = browser.new_context().new_page()
+    for code, name, error in BAD_JOINS:
+        student.goto(server_url + "/join/")
+        student.locator("input[name=code]").fill(code.format(code=real))
+        name_field = student.locator("input[name=name]")
+        name_field.evaluate("(el, v) => { el.removeAttribute('maxlength'); el.removeAttribute('required'); "
+                            "el.value = v; }", name)
+        student.get_by_role("button", name="Join").click()
+        expect(student.locator("#join-error")).to_contain_text(error)
+        expect(student).to_have_url(server_url + "/join/")
+    student.goto(server_url + f"/classrooms/{real}/")  # never joined: sent back to the join form
+    expect(student).to_have_url(re.compile(r"/join/\?code="))
+    expect(page.locator("#watchers")).to_have_attribute("data-count", "1")
+    student.context.close()
