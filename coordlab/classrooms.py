@@ -16,7 +16,7 @@ from coordlab.access import access_to, clean_code, clean_name, new_code, person
 from coordlab.frames import page_context
 from coordlab.labs import registry
 from coordlab.labs.runtime import UnknownLab, get_runtime
-from coordlab.models import Classroom
+from coordlab.models import Classroom, Scenario
 
 NOT_AN_INSTRUCTOR = ("Only instructors start and run classrooms: staff users in the group “Instructors”. "
                      "Log in through the admin first.")
@@ -31,10 +31,11 @@ async def start_classroom(request: HttpRequest, slug: str) -> HttpResponse:
     who = await person(request.session, await request.auser())
     if not who.instructor or who.user_id is None:
         return refused(request, NOT_AN_INSTRUCTOR)
-    if registry.get(slug) is None:
+    preset = await Scenario.objects.filter(slug=slug).afirst()
+    if preset is None or registry.get(preset.built_in) is None:
         return refused(request, "There is no such scenario.", 404)
     runtime = await get_runtime()
-    lab = await runtime.start_lab(slug)
+    lab = await runtime.start_lab(preset.built_in, preset.seed)
     code = new_code()
     while await Classroom.objects.filter(code=code).aexists():
         code = new_code()

@@ -6,8 +6,9 @@ from django.db import models
 
 
 class Scenario(models.Model):
-    """A built-in scenario as the catalog lists it (synced from code by
-    ``manage.py load_scenarios``)."""
+    """A scenario preset as the catalog lists it: a built-in one (synced from code by
+    ``manage.py load_scenarios``) or an admin's editable copy of one, with its own
+    title, promise and seed."""
 
     slug = models.SlugField(primary_key=True)
     title = models.CharField(max_length=200)
@@ -15,6 +16,14 @@ class Scenario(models.Model):
     kind = models.CharField(max_length=40)
     position = models.PositiveIntegerField(default=0)
     listed = models.BooleanField(default=True, help_text="Shown in the catalog.")
+    based_on = models.SlugField(blank=True, help_text="For a copy: the built-in scenario it starts from.")
+    seed = models.BigIntegerField(null=True, blank=True, help_text="For a copy: the seed of its random choices "
+                                  "(message delays, elections); empty for the built-in one's.")
+
+    @property
+    def built_in(self) -> str:
+        """The slug of the built-in scenario a lab of this preset runs."""
+        return self.based_on or self.slug
 
     class Meta:
         ordering = ["position", "slug"]
@@ -24,12 +33,21 @@ class Scenario(models.Model):
 
 
 class LabRecord(models.Model):
-    """A lab that was started, so its URL keeps working."""
+    """A lab that was started, so its URL keeps working, and its latest saved state, so a
+    restarted server resumes it where it was (see ``coordlab.labs.runtime``)."""
 
     id = models.CharField(primary_key=True, max_length=16)
     scenario_slug = models.SlugField()
     seed = models.BigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # ``Lab.state()`` without its simulation snapshot, as JSON text (text, not a JSON column:
+    # PostgreSQL's jsonb would reorder the keys of logged commands)
+    state = models.TextField(blank=True, default="", editable=False)
+    # the simulation snapshot the state replays from, compressed (empty: start from the seed)
+    snapshot = models.TextField(blank=True, default="", editable=False)
+    saved_at = models.DateTimeField(null=True, blank=True, editable=False)
+    virtual_time_ms = models.BigIntegerField(default=0, editable=False,
+                                             help_text="The lab's virtual time when it was last saved.")
 
     class Meta:
         ordering = ["-created_at"]

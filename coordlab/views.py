@@ -23,7 +23,7 @@ KIND_HEADINGS = (("basics", "Networks and failures"), ("zookeeper", "ZooKeeper: 
 
 @require_GET
 async def catalog(request: HttpRequest) -> HttpResponse:
-    cards = [s async for s in Scenario.objects.filter(listed=True) if registry.get(s.slug)]
+    cards = [s async for s in Scenario.objects.filter(listed=True) if registry.get(s.built_in)]
     sections = [(heading, [card for card in cards if card.kind == kind]) for kind, heading in KIND_HEADINGS]
     who = await person(request.session, await request.auser())
     return render(request, "catalog.html", {"cards": cards, "sections": [s for s in sections if s[1]],
@@ -33,14 +33,13 @@ async def catalog(request: HttpRequest) -> HttpResponse:
 @require_POST
 async def start_lab(request: HttpRequest, slug: str) -> HttpResponse:
     """Start a sandbox: a lab of a scenario that this browser session owns."""
-    if registry.get(slug) is None:
-        raise Http404("There is no such scenario.")
+    preset = await preset_for(slug)
     owner = await session_key(request)
     mine = [s.lab_id async for s in Sandbox.objects.filter(session_key=owner).order_by("created_at")]
     if len(mine) >= MAX_SANDBOXES_PER_SESSION:
         return render(request, "too_many_labs.html", {"labs": mine, "limit": MAX_SANDBOXES_PER_SESSION}, status=429)
     runtime = await get_runtime()
-    lab = await runtime.start_lab(slug)
+    lab = await runtime.start_lab(preset.built_in, preset.seed)
     await Sandbox.objects.acreate(lab_id=lab.id, session_key=owner)
     return redirect("lab", lab_id=lab.id)
 
@@ -85,6 +84,14 @@ async def close_lab(request: HttpRequest, lab_id: str) -> HttpResponse:
     runtime = await get_runtime()
     await runtime.close_lab(lab_id)
     return redirect("catalog")
+
+
+async def preset_for(slug: str) -> Scenario:
+    """The catalog entry (a built-in scenario or an admin's copy) with that slug, or 404."""
+    preset = await Scenario.objects.filter(slug=slug).afirst()
+    if preset is None or registry.get(preset.built_in) is None:
+        raise Http404("There is no such scenario.")
+    return preset
 
 
 async def session_key(request: HttpRequest) -> str:
