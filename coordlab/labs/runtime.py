@@ -92,6 +92,19 @@ class Runtime:
         self.engine.close_lab(lab_id)
         await LabRecord.objects.filter(id=lab_id).adelete()
 
+    def status(self, lab_id: str) -> dict[str, Any] | None:
+        """A running lab's viewers, virtual time, speed and state; None if it is not in memory here."""
+        lab = self.engine.labs.get(lab_id)
+        if lab is None:
+            return None
+        return {"viewers": self.engine.viewers.get(lab_id, 0), "now_s": lab.now / 1000, "speed": lab.speed,
+                "playing": lab.playing}
+
+    async def command(self, lab_id: str, command: Command) -> str:
+        """Apply a command to a lab, loading it first if it is not running (the admin's actions)."""
+        await self.open_lab(lab_id)
+        return self.submit(lab_id, command)
+
     def submit(self, lab_id: str, command: Command) -> str:
         return self.engine.submit(lab_id, command)
 
