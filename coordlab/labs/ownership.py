@@ -79,8 +79,8 @@ class RedisLeases:
         return lost
 
     async def owner(self, lab_id: str) -> str | None:
-        value: str | None = await self.redis.get(PREFIX + lab_id)
-        return value
+        value = await self.redis.get(PREFIX + lab_id)
+        return None if value is None else str(value)
 
     async def release(self, lab_id: str) -> None:
         await self.redis.eval(RELEASE, 1, PREFIX + lab_id, self.me)
