@@ -67,8 +67,8 @@ def topic(name: str, partitions: int, replication: int = 3, configs: dict[str, s
 
 def build_messenger(seed: int) -> Simulation:
     made = cluster(seed, [topic("messages", 3)])
-    service(made, "messenger", "messages", 4, "per-user", "message sent")
-    for group, rate in (("notifications", 20.0), ("email", 3.0), ("analytics", 10.0)):
+    service(made, "messenger", "messages", 3, "per-user", "message sent")
+    for group, rate in (("notifications", 20.0), ("email", 6.0), ("analytics", 10.0)):
         add_consumer(made.sim, f"{group}-1", group, ["messages"], rate)
     return ready(made)
 
@@ -213,7 +213,8 @@ SCENARIOS = (
           ("The messenger service publishes every “message sent” event to the topic messages and goes on at once: "
            "it never waits for the slow work (sending notifications and emails, counting).",
            "Three services read the same topic, each in its own consumer group, so each gets every event. "
-           "Each keeps its own committed offset: the email service is slow, so its lag is larger.",
+           "Each keeps its own committed offset. The email service is the slowest (6 a second for 3 arriving), so "
+           "it takes longest to catch up after a pause.",
            "Try: click email-1 to kill it. The others go on; events for email pile up in the log (watch its lag "
            "grow). Click it again: it resumes from its committed offset and catches up. Nothing was lost.",
            "Try: publish your own event in the form, or from a terminal with the commands below.")),
