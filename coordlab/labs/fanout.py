@@ -11,7 +11,8 @@ sent (a send that awaits the network, or bytes still in daphne's write
 buffer), only one frame is kept, and it goes out once the socket has
 drained. A frame carries only the fragments that changed, so a frame that
 replaces a waiting one takes over the waiting one's other fragments: a viewer
-that skipped frames is up to date with the one it gets.
+that skipped frames is up to date with the one it gets. A waiting frame is
+never sent after a newer one, even when the socket drains before the retry.
 """
 
 from __future__ import annotations
@@ -93,11 +94,18 @@ class Viewer:
     def push(self, frame: Frame) -> None:
         if self.closed:
             return
+        if self.waiting is not None:
+            # The waiting frame is older: it goes out inside this one or never
+            # (sent after this one, it would undo this one's changes).
+            frame, self.waiting = frame.after(self.waiting), None
         if self.busy or (self.socket is not None and self.socket.backlog() > 0):
-            self.waiting = frame if self.waiting is None else frame.after(self.waiting)
+            self.waiting = frame
             if not self.busy and self.retry is None:
                 self.retry = asyncio.get_running_loop().call_later(RETRY_SECONDS, self._flush)
             return
+        if self.retry is not None:
+            self.retry.cancel()
+            self.retry = None
         if self.socket is not None:
             self.closed = not self.socket.write(frame.data)
         else:

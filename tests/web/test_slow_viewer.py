@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 
 from coordlab.labs.fanout import Frame, Viewer
 from coordlab.labs.transport import SEND_BUFFER_BYTES
-from tests.server import running_server, start_lab
+from tests.server import running_server, start_owned_lab
 
 STALL_SECONDS = 8
 
@@ -42,6 +42,23 @@ async def test_a_viewer_with_a_backlog_keeps_only_the_latest_frame_until_it_drai
     socket.buffered = 0
     await asyncio.sleep(0.12)
     assert socket.written == [b"\x81\x0249"] and viewer.waiting is None
+
+
+async def test_a_frame_that_waited_for_a_backlog_never_goes_out_after_a_newer_one():
+    """A notice (sent through daphne) leaves bytes in Twisted's buffer, so frame 1 waits;
+    Twisted drains before the retry and frame 2 arrives: frame 2 must carry frame 1's
+    other fragments and frame 1 must not follow it (a stale "playing" after "paused")."""
+    socket = FakeSocket()
+    viewer = Viewer(send=None, socket=socket)
+    viewer.push(Frame.build(1, 0.0, ['<div id="status">playing</div>', '<div id="a">1</div>']))
+    assert socket.written == []
+    socket.buffered = 0
+    viewer.push(Frame.build(2, 0.0, ['<div id="status">paused</div>']))
+    await asyncio.sleep(0.12)
+    texts = [data.decode(errors="replace") for data in socket.written]
+    assert len(texts) == 1 and 'data-seq="2"' in texts[0], texts
+    assert texts[0].endswith('<div id="a">1</div><div id="status">paused</div>')
+    assert viewer.waiting is None and viewer.retry is None
 
 
 def stalled_websocket(url: str, lab_id: str) -> socket.socket:
@@ -77,13 +94,13 @@ def drain(sock: socket.socket) -> int:
 
 def test_a_stalled_viewer_neither_delays_others_nor_piles_up_frames():
     with running_server() as url:
-        lab_id = start_lab(url)
+        lab_id, cookie = start_owned_lab(url)
         stalled = stalled_websocket(url, lab_id)
 
         async def healthy_viewer():
             delays, sizes = [], []
             ws = url.replace("http", "ws") + f"/ws/labs/{lab_id}/"
-            async with connect(ws, origin=url, compression=None) as viewer:
+            async with connect(ws, origin=url, compression=None, additional_headers={"Cookie": cookie}) as viewer:
                 end = time.time() + STALL_SECONDS
                 while time.time() < end:
                     text = await asyncio.wait_for(viewer.recv(), 5)
