@@ -5,16 +5,42 @@
 same server. Incoming WebSocket messages may be up to 16 MiB: larger than any
 command, so an oversized one reaches the consumer and gets a clear error
 instead of a dropped connection; anything larger still is refused by daphne.
+
+On SIGTERM or SIGINT, every lab that changed since its last save is saved to the
+database before the server exits (at most ``SHUTDOWN_SAVE_TIMEOUT`` seconds), so a
+restarted server resumes each lab where it was.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import sys
+from typing import Any
 
-from daphne.cli import CommandLineInterface
+from daphne.cli import CommandLineInterface  # installs Twisted's asyncio reactor: import it first
+from twisted.internet import defer, reactor
 
 MAX_INCOMING_MESSAGE = 16 * 1024 * 1024
+SHUTDOWN_SAVE_TIMEOUT = 20.0
+
+logger = logging.getLogger("coordlab.serve")
+
+
+async def _save_labs() -> None:
+    from coordlab.labs.runtime import save_all_labs
+
+    try:
+        await asyncio.wait_for(save_all_labs(), SHUTDOWN_SAVE_TIMEOUT)
+    except Exception:
+        logger.exception("could not save the labs before stopping")
+
+
+def save_labs_before_shutdown() -> Any:
+    """A Twisted "before shutdown" trigger: the reactor waits for the Deferred, and its
+    asyncio loop keeps running until the labs are saved."""
+    return defer.Deferred.fromFuture(asyncio.ensure_future(_save_labs()))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -22,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
+    reactor.addSystemEventTrigger("before", "shutdown", save_labs_before_shutdown)
     CommandLineInterface().run([
         "--bind", args.host, "--port", str(args.port),
         "--websocket-max-message-size", str(MAX_INCOMING_MESSAGE),

@@ -65,6 +65,11 @@ class Engine:
         self.labs[lab_id] = lab
         return lab
 
+    def add_lab(self, lab: Lab) -> Lab:
+        """Run a lab built elsewhere (one restored from its saved state)."""
+        self.labs[lab.id] = lab
+        return lab
+
     def fork_lab(self, lab_id: str) -> Lab:
         """A new lab that starts as ``lab_id`` is now."""
         copy = self.lab(lab_id).fork(new_lab_id())

@@ -4,16 +4,31 @@ This is the API the web layer uses (views and the consumer); they never touch
 simulation objects themselves. Frames go through the channel layer's group
 ``lab.<id>``, so the same code serves one process with the in-memory layer
 and several processes sharing Redis.
+
+Labs are saved to the database (``LabRecord.state`` and ``.snapshot``) every
+``COORDLAB_SAVE_EVERY_S`` seconds (2) of wall time when they changed, and when the runtime
+stops (``coordlab.serve`` stops it before daphne exits on SIGTERM or SIGINT).
+After a restart a lab is restored from its latest save the first time someone
+opens it, at the same virtual time with the same state, paused or playing as it
+was. A killed server loses at most the last few seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextvars
+import json
+import logging
 import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import connections
+from django.utils import timezone
 
 from coordlab.frames import render_frame
 
@@ -23,7 +38,76 @@ from .engine import Engine, UnknownLab
 from .fanout import Fanout, Viewer, group_name
 from .lab import Lab
 
-__all__ = ["Runtime", "UnknownLab", "get_runtime"]
+__all__ = ["Runtime", "UnknownLab", "get_runtime", "save_all_labs"]
+
+logger = logging.getLogger(__name__)
+
+#: a stored simulation snapshot that starts with this is zlib-compressed and base64-encoded
+PACKED = "zlib:"
+
+
+def pack(snapshot: str) -> str:
+    """A simulation snapshot (JSON text) as stored: about a fifteenth of its size."""
+    return PACKED + base64.b64encode(zlib.compress(snapshot.encode(), 1)).decode("ascii")
+
+
+def unpack(stored: str) -> str:
+    """The snapshot that ``pack`` stored (plain JSON text is taken as it is)."""
+    if stored.startswith(PACKED):
+        return zlib.decompress(base64.b64decode(stored[len(PACKED):])).decode()
+    return stored
+
+
+def _refresh_connections() -> None:
+    """Drop this thread's database connections that broke or aged (what Django does around
+    every request), so one lost connection does not fail every save after it. A connection
+    inside a transaction (a test's) is left alone."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
+
+
+def _store(rows: list[tuple[str, dict[str, Any], str | None]]) -> list[str]:
+    """Write labs' states to their records (in the runtime's saver thread: the JSON text and
+    the compression are CPU work, kept off the loop). Returns the ids of the records updated
+    (a lab whose record is not there yet, or any more, is not)."""
+    from coordlab.models import LabRecord
+
+    written = []
+    _refresh_connections()
+    try:
+        for lab_id, state, snapshot in rows:
+            fields: dict[str, Any] = {"state": json.dumps(state, separators=(",", ":")),
+                                      "virtual_time_ms": state["time"], "saved_at": timezone.now()}
+            if snapshot is not None:
+                fields["snapshot"] = pack(snapshot)
+            try:
+                if LabRecord.objects.filter(id=lab_id).update(**fields):
+                    written.append(lab_id)
+            except Exception:
+                logger.exception("could not save lab %s; it is tried again later", lab_id)
+    finally:
+        _refresh_connections()
+    return written
+
+
+def _rebuild(lab_id: str, scenario: Any, record: Any) -> tuple[Lab, str | None]:
+    """A lab rebuilt from its record (CPU work, done in a worker thread): from its latest
+    saved state if it has one, otherwise started again from its scenario and seed. Also
+    returns the snapshot string the saved state replays from (None if none was saved)."""
+    if record.state:
+        try:
+            started = time.perf_counter()
+            state = json.loads(record.state)
+            snapshot = unpack(record.snapshot)
+            state["base"]["snapshot"] = snapshot
+            lab = Lab.from_state(lab_id, scenario, state)
+            logger.info("lab %s restored at %.1f s of virtual time in %.0f ms", lab_id, lab.now / 1000,
+                        (time.perf_counter() - started) * 1000)
+            return lab, snapshot
+        except Exception:
+            logger.exception("lab %s could not be restored from its saved state; it starts again", lab_id)
+    return Lab(lab_id, scenario, record.seed), None
 
 
 class Runtime:
@@ -34,17 +118,88 @@ class Runtime:
         self.engine = Engine(render_frame, self._publish, settings.COORDLAB_FRAMES_PER_SECOND)
         self.fanout = Fanout(self.layer)
         self.tasks: list[asyncio.Task[None]] = []
+        #: lab id → the version last saved and the snapshot string that save replays from
+        self.saved: dict[str, tuple[int, str | None]] = {}
+        self._saving = asyncio.Lock()
+        # Saves run in a thread of their own, with its own database connection: not on the loop,
+        # and not on the thread that asgiref shares between requests, which a request may be
+        # holding while it waits for the loop (and so for a save).
+        self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coordlab-saver")
+        self._opening: dict[str, asyncio.Future[Lab]] = {}
 
     async def start(self) -> None:
         self.tasks.append(await self.fanout.start())
         self.tasks.append(asyncio.create_task(self.engine.run()))
+        # A context of its own: the saver outlives the request that happened to start the runtime.
+        self.tasks.append(asyncio.create_task(self._save_periodically(), context=contextvars.Context()))
 
     async def stop(self) -> None:
+        """Stop the tasks, then save every lab that changed since its last save."""
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks.clear()
+        await self.save_changed()
+        await asyncio.get_running_loop().run_in_executor(self._saver, connections.close_all)
+        self._saver.shutdown(wait=False)
         await self.fanout.stop()
+
+    # -- saving ------------------------------------------------------------------
+
+    async def _save_periodically(self) -> None:
+        every = settings.COORDLAB_SAVE_EVERY_S
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.save_changed()
+            except Exception:
+                logger.exception("saving labs failed; trying again in %g s", every)
+
+    async def save_changed(self) -> int:
+        """Save every lab that changed since it was last saved; returns how many were saved.
+
+        Taking a lab's state is cheap and happens here on the loop (the state reuses the lab's
+        latest checkpoint); turning it into text, compressing and writing happen in a worker
+        thread. The snapshot is written only when the lab has a new checkpoint.
+        """
+        async with self._saving:
+            for gone in [lab_id for lab_id in self.saved if lab_id not in self.engine.labs]:
+                del self.saved[gone]
+            rows: list[tuple[str, dict[str, Any], str | None]] = []
+            versions: dict[str, tuple[int, str]] = {}
+            for lab_id, lab in list(self.engine.labs.items()):
+                version, stored = self.saved.get(lab_id, (None, None))
+                if version == lab.version:
+                    continue
+                try:
+                    state = lab.state()
+                except Exception:
+                    logger.exception("could not take the state of lab %s", lab_id)
+                    continue
+                snapshot: str = state["base"].pop("snapshot")
+                rows.append((lab_id, state, None if snapshot is stored else snapshot))
+                versions[lab_id] = (lab.version, snapshot)
+            if not rows:
+                return 0
+            written = await self._store(rows)
+            for lab_id in written:
+                self.saved[lab_id] = versions[lab_id]
+            return len(written)
+
+    async def _store(self, rows: list[tuple[str, dict[str, Any], str | None]]) -> list[str]:
+        return await asyncio.get_running_loop().run_in_executor(self._saver, _store, rows)
+
+    async def save(self, lab_id: str) -> None:
+        """Save one lab now if it changed (before evicting it, say)."""
+        async with self._saving:
+            lab = self.engine.labs.get(lab_id)
+            if lab is None or self.saved.get(lab_id, (None, None))[0] == lab.version:
+                return
+            state = lab.state()
+            snapshot: str = state["base"].pop("snapshot")
+            stored = self.saved.get(lab_id, (None, None))[1]
+            if await self._store([(lab_id, state, None if snapshot is stored else snapshot)]):
+                self.saved[lab_id] = (lab.version, snapshot)
 
     async def _publish(self, lab_id: str, seq: int, fragments: list[str]) -> None:
         await self.layer.group_send(group_name(lab_id), {
@@ -65,16 +220,32 @@ class Runtime:
         return lab
 
     async def open_lab(self, lab_id: str) -> Lab:
-        """The running lab with that id, started again from its record if needed."""
+        """The running lab with that id; if it is not running (the server restarted), it is
+        restored from its latest saved state, or started again from its record."""
+        lab = self.engine.labs.get(lab_id)
+        if lab is not None:
+            return lab
+        loading = self._opening.get(lab_id)
+        if loading is None:  # the first to ask loads it; the others wait for the same lab
+            loading = self._opening[lab_id] = asyncio.ensure_future(self._load(lab_id))
+            loading.add_done_callback(lambda _: self._opening.pop(lab_id, None))
+        return await asyncio.shield(loading)
+
+    async def _load(self, lab_id: str) -> Lab:
         from coordlab.models import LabRecord
 
-        if lab_id in self.engine.labs:
-            return self.engine.labs[lab_id]
         record = await LabRecord.objects.filter(id=lab_id).afirst()
         scenario = registry.get(record.scenario_slug) if record else None
         if scenario is None:
             raise UnknownLab(lab_id)
-        return self.engine.labs.get(lab_id) or self.engine.start_lab(scenario, record.seed, lab_id)
+        # Restoring an hour of Kafka takes seconds: in a worker thread, so the loop goes on serving.
+        lab, snapshot = await asyncio.get_running_loop().run_in_executor(None, _rebuild, lab_id, scenario, record)
+        running = self.engine.labs.get(lab_id)
+        if running is not None:
+            return running
+        self.engine.add_lab(lab)
+        self.saved[lab_id] = (lab.version, snapshot)
+        return lab
 
     async def fork_lab(self, lab_id: str) -> Lab:
         """A new lab, remembered in the database, that starts as ``lab_id`` is now."""
@@ -137,6 +308,14 @@ async def stop_runtime() -> None:
     runtime = _runtimes.pop(asyncio.get_running_loop(), None)
     if runtime is not None:
         await runtime.stop()
+
+
+async def save_all_labs() -> None:
+    """Save every lab of the running loop's runtime that changed (the server's shutdown)."""
+    runtime = _runtimes.get(asyncio.get_running_loop())
+    if runtime is not None:
+        count = await runtime.save_changed()
+        logger.info("saved %d lab(s) before stopping", count)
 
 
 async def get_runtime() -> Runtime:
