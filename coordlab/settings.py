@@ -7,6 +7,8 @@ Everything a deployment changes comes from the environment:
 - ``COORDLAB_ALLOWED_HOSTS`` (comma-separated),
 - ``REDIS_URL`` to share frames between several server processes,
 - ``COORDLAB_FRAMES_PER_SECOND`` (at most 20; the benchmark uses 10),
+- ``COORDLAB_SAVE_EVERY_S``: how often labs that changed are saved to the
+  database (2 seconds; they are also saved when the server stops),
 - ``COORDLAB_DIRECT_WRITES=0`` to send frames through ASGI even under daphne.
 """
 
@@ -98,6 +100,7 @@ else:
     }
 
 COORDLAB_FRAMES_PER_SECOND = min(20.0, float(os.environ.get("COORDLAB_FRAMES_PER_SECOND", "20")))
+COORDLAB_SAVE_EVERY_S = float(os.environ.get("COORDLAB_SAVE_EVERY_S", "2"))
 # Under daphne, frames are written straight to viewers' sockets (see
 # coordlab/labs/transport.py); "0" keeps the plain ASGI send path, for comparison.
 COORDLAB_DIRECT_WRITES = os.environ.get("COORDLAB_DIRECT_WRITES", "1") != "0"
