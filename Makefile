@@ -18,15 +18,16 @@ $(STAMP): requirements.txt
 install: $(STAMP)
 
 db: install
-	$(BIN)/python manage.py migrate --noinput -v0
-	$(BIN)/python manage.py load_scenarios
+	DATABASE_URL= $(BIN)/python manage.py migrate --noinput -v0
+	DATABASE_URL= $(BIN)/python manage.py load_scenarios
 
 # The real server: daphne serves pages, static files and WebSockets. The
-# in-memory channel layer and SQLite; nothing else to install or start.
+# in-memory channel layer and SQLite (even if REDIS_URL or DATABASE_URL is set);
+# nothing else to install or start.
 run: db
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	@echo "CoordLab is at http://127.0.0.1:$(PORT)/"
-	REDIS_URL= $(BIN)/python -m coordlab.serve --port $(PORT)
+	REDIS_URL= DATABASE_URL= $(BIN)/python -m coordlab.serve --port $(PORT)
 
 # Browser tests drive Debian's Chromium (Playwright's own download does not work here).
 chromium:

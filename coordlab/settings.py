@@ -5,6 +5,9 @@ Everything a deployment changes comes from the environment:
 - ``COORDLAB_SECRET_KEY`` (otherwise a key is generated once into ``var/``),
 - ``COORDLAB_DEBUG=1`` for Django's debug pages,
 - ``COORDLAB_ALLOWED_HOSTS`` (comma-separated),
+- ``DATABASE_URL`` for PostgreSQL (``postgres://user:password@host:5432/name``;
+  ``sqlite:////absolute/path`` also works); otherwise SQLite in ``var/``
+  (``COORDLAB_SQLITE_PATH`` moves the file),
 - ``REDIS_URL`` to share frames between several server processes,
 - ``COORDLAB_FRAMES_PER_SECOND`` (at most 20; the benchmark uses 10),
 - ``COORDLAB_SAVE_EVERY_S``: how often labs that changed are saved to the
@@ -16,7 +19,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import urllib.parse
 from pathlib import Path
+from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("COORDLAB_VAR_DIR", BASE_DIR / "var"))
@@ -80,12 +85,39 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("COORDLAB_SQLITE_PATH", str(VAR_DIR / "coordlab.sqlite3")),
+
+
+def database_from_url(url: str) -> dict[str, Any]:
+    """Django's settings for the database a ``DATABASE_URL`` names (PostgreSQL or SQLite)."""
+    parts = urllib.parse.urlsplit(url)
+    unquote = urllib.parse.unquote
+    if parts.scheme in ("postgres", "postgresql", "pgsql"):
+        options = dict(urllib.parse.parse_qsl(parts.query))
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parts.path.lstrip("/")),
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            # ?host=/var/run/postgresql for a Unix socket
+            "HOST": unquote(parts.hostname or "") or options.pop("host", ""),
+            "PORT": str(parts.port or ""),
+            "OPTIONS": options,
+        }
+    if parts.scheme == "sqlite":
+        # sqlite:///relative/path, sqlite:////absolute/path
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parts.path[1:]) or ":memory:"}
+    raise ValueError(f"DATABASE_URL must start with postgres:// or sqlite://, not {parts.scheme or url!r}")
+
+
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {"default": database_from_url(os.environ["DATABASE_URL"])}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("COORDLAB_SQLITE_PATH", str(VAR_DIR / "coordlab.sqlite3")),
+        }
     }
-}
 
 if os.environ.get("REDIS_URL"):
     CHANNEL_LAYERS = {
