@@ -156,8 +156,9 @@ def fragment_id(fragment: str) -> str:
 class Fanout:
     """This process's viewers, by lab, and the relay that feeds them."""
 
-    def __init__(self, layer: Any) -> None:
+    def __init__(self, layer: Any, control: Callable[[dict[str, Any]], Awaitable[None]] | None = None) -> None:
         self.layer = layer
+        self.control = control  # where messages other than frames go (commands between processes)
         self.channel: str | None = None
         self.viewers: dict[str, dict[Viewer, None]] = {}
         self.latest: dict[str, Frame] = {}
@@ -206,6 +207,9 @@ class Fanout:
         while True:
             event = await self.layer.receive(self.channel)
             try:
-                self.deliver(event)
+                if event.get("type") == "lab.frame":
+                    self.deliver(event)
+                elif self.control is not None:
+                    await self.control(event)
             except Exception:
                 logger.exception("could not relay %r", event.get("type"))
