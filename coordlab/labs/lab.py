@@ -278,8 +278,21 @@ class Lab:
             "start": {"time": start.time, "processed": start.processed},
             "base": {"time": base.time, "processed": base.processed, "log_length": base.log_length,
                      "is_start": base is start, "snapshot": base.snapshot},
-            "log": [[entry.time, entry.processed, encode(entry.command)] for entry in self.log],
+            "log": self._log_data(),
         }
+
+    def _log_data(self) -> list[list[Any]]:
+        """The log as plain data. A lab is saved every few seconds and its log only grows at
+        the end (a branch cuts it, a reset replaces it), so the entries already turned into
+        data are kept: an hour of a terminal publishing records costs only what is new."""
+        log = self.log
+        done: list[list[Any]] = getattr(self, "_log_done", [])
+        if getattr(self, "_log_done_for", None) is not log or len(log) < len(done) or \
+                (done and log[len(done) - 1] is not getattr(self, "_log_done_last", None)):
+            done = []  # another log, or one cut since: start again
+        done.extend([entry.time, entry.processed, encode(entry.command)] for entry in log[len(done):])
+        self._log_done, self._log_done_for, self._log_done_last = done, log, (log[-1] if log else None)
+        return list(done)  # a copy: the saver reads it in another thread while the log grows
 
     @classmethod
     def from_state(cls, lab_id: str, scenario: Scenario, state: dict[str, Any]) -> Lab:
@@ -322,6 +335,9 @@ class Lab:
             apply_to_simulation(sim, entry.command, scenario)
         sim.run_to(int(state["time"]), int(state["processed"]))
         lab.sim = sim
+        # The saved log is already data: the next save need not encode it again.
+        lab._log_done, lab._log_done_for = [list(item) for item in state["log"]], lab.log
+        lab._log_done_last = lab.log[-1] if lab.log else None
         return lab
 
     def outbox(self, node: str, after: int) -> tuple[list[dict[str, Any]], int]:
