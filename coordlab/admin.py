@@ -19,7 +19,7 @@ from .models import Classroom, LabRecord, Sandbox, Scenario
 
 async def _command(lab_id: str, name: str) -> str:
     runtime = await get_runtime()
-    return await runtime.command(lab_id, Command(name, {}))
+    return await runtime.execute(lab_id, Command(name, {}))
 
 
 async def _status(lab_id: str) -> dict[str, Any] | None:

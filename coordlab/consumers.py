@@ -61,7 +61,7 @@ class LabConsumer(AsyncWebsocketConsumer):
             access = await access_to(self.lab_id, self.person)
             if not access.can_change:
                 raise CommandError(access.refusal)
-            outcome = self.runtime.submit(self.lab_id, command)
+            outcome = await self.runtime.execute(self.lab_id, command)
         except CommandError as error:
             await self.notify(str(error), ok=False)
         except UnknownLab:

@@ -119,6 +119,9 @@ else:
         }
     }
 
+#: with Redis, several server processes share the labs (each lab run by one of them, see coordlab.labs.peers)
+COORDLAB_REDIS_URL = os.environ.get("REDIS_URL", "")
+
 if os.environ.get("REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {

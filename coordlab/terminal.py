@@ -80,7 +80,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             self.follower = None
         for member in self.members:
             with contextlib.suppress(CommandError, UnknownLab):
-                self.runtime.submit(self.lab_id, from_data({"command": "act", "op": "vanish", "member": member}))
+                await self.runtime.execute(self.lab_id, from_data({"command": "act", "op": "vanish", "member": member}))
         self.members = []
         if self.watching:
             self.runtime.unwatch(self.lab_id)
@@ -100,7 +100,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             command = parse(raw)
             if command.name != "act" or command.args["op"] not in TERMINAL_OPS:
                 raise CommandError("A terminal publishes and consumes; the lab's other controls are in its page.")
-            outcome = self.runtime.submit(self.lab_id, command)
+            outcome = await self.runtime.execute(self.lab_id, command)
         except CommandError as error:
             await self.reply(False, str(error))
         except UnknownLab:

@@ -70,12 +70,6 @@ class Engine:
         self.labs[lab.id] = lab
         return lab
 
-    def fork_lab(self, lab_id: str) -> Lab:
-        """A new lab that starts as ``lab_id`` is now."""
-        copy = self.lab(lab_id).fork(new_lab_id())
-        self.labs[copy.id] = copy
-        return copy
-
     def close_lab(self, lab_id: str) -> None:
         """Forget a lab (its viewers see it stop)."""
         self.labs.pop(lab_id, None)

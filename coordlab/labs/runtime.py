@@ -34,13 +34,17 @@ from coordlab.frames import render_frame
 
 from . import registry
 from .commands import Command
-from .engine import Engine, UnknownLab
+from .engine import Engine, UnknownLab, new_lab_id
 from .fanout import Fanout, Viewer, group_name
 from .lab import Lab
+from .ownership import Leases, LocalLeases, RedisLeases
+from .peers import Peers
 
 __all__ = ["Runtime", "UnknownLab", "get_runtime", "save_all_labs"]
 
 logger = logging.getLogger(__name__)
+
+VIEW_FRESH_S = 2.0  # how long a copy of a lab another process runs serves pages before it is read again
 
 #: a stored simulation snapshot that starts with this is zlib-compressed and base64-encoded
 PACKED = "zlib:"
@@ -116,8 +120,11 @@ class Runtime:
     def __init__(self) -> None:
         self.layer: Any = get_channel_layer()
         self.engine = Engine(render_frame, self._publish, settings.COORDLAB_FRAMES_PER_SECOND)
-        self.fanout = Fanout(self.layer)
+        self.fanout = Fanout(self.layer, control=self._control)
         self.tasks: list[asyncio.Task[None]] = []
+        self.leases: Leases = LocalLeases("")
+        self.peers = Peers(self.layer, self.leases, self.engine, self._take)
+        self._views: dict[str, tuple[float, Lab]] = {}
         #: lab id → the version last saved and the snapshot string that save replays from
         self.saved: dict[str, tuple[int, str | None]] = {}
         self._saving = asyncio.Lock()
@@ -129,7 +136,11 @@ class Runtime:
 
     async def start(self) -> None:
         self.tasks.append(await self.fanout.start())
+        me = self.fanout.channel or ""
+        self.leases = RedisLeases(settings.COORDLAB_REDIS_URL, me) if settings.COORDLAB_REDIS_URL else LocalLeases(me)
+        self.peers = Peers(self.layer, self.leases, self.engine, self._take)
         self.tasks.append(asyncio.create_task(self.engine.run()))
+        self.tasks.append(asyncio.create_task(self.peers.run(), context=contextvars.Context()))
         # A context of its own: the saver outlives the request that happened to start the runtime.
         self.tasks.append(asyncio.create_task(self._save_periodically(), context=contextvars.Context()))
 
@@ -140,6 +151,10 @@ class Runtime:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks.clear()
         await self.save_changed()
+        for lab_id in list(self.engine.labs):
+            await self.leases.release(lab_id)  # saved: another process may take them at once
+        if isinstance(self.leases, RedisLeases):
+            await self.leases.close()
         await asyncio.get_running_loop().run_in_executor(self._saver, connections.close_all)
         self._saver.shutdown(wait=False)
         await self.fanout.stop()
@@ -216,20 +231,51 @@ class Runtime:
         if scenario is None:
             raise UnknownLab(slug)
         lab = self.engine.start_lab(scenario, seed)
+        await self.leases.claim(lab.id)
         await LabRecord.objects.acreate(id=lab.id, scenario_slug=slug, seed=lab.seed)
         return lab
 
     async def open_lab(self, lab_id: str) -> Lab:
-        """The running lab with that id; if it is not running (the server restarted), it is
-        restored from its latest saved state, or started again from its record."""
+        """The lab with that id: the running one if it runs here; if it is not running (the
+        server restarted) it is restored from its latest saved state, or started again from its
+        record. If another process runs it, a copy of its latest save, to render a page from
+        (frames from its owner bring it up to date)."""
         lab = self.engine.labs.get(lab_id)
         if lab is not None:
             return lab
+        owner = await self.leases.owner(lab_id)
+        if owner is None or owner == self.leases.me:
+            taken = await self._take(lab_id)
+            if taken is not None:
+                return taken
+        return await self._view(lab_id)
+
+    async def _take(self, lab_id: str) -> Lab | None:
+        """Claim a lab and run it here (from its latest save); None if another process has it."""
+        if lab_id in self.engine.labs:
+            return self.engine.labs[lab_id]
+        if not await self.leases.claim(lab_id):
+            return None
         loading = self._opening.get(lab_id)
         if loading is None:  # the first to ask loads it; the others wait for the same lab
             loading = self._opening[lab_id] = asyncio.ensure_future(self._load(lab_id))
             loading.add_done_callback(lambda _: self._opening.pop(lab_id, None))
         return await asyncio.shield(loading)
+
+    async def _view(self, lab_id: str) -> Lab:
+        """A lab another process runs, as last saved (not run here); kept a few seconds."""
+        from coordlab.models import LabRecord
+
+        cached = self._views.get(lab_id)
+        if cached is not None and time.monotonic() - cached[0] < VIEW_FRESH_S:
+            return cached[1]
+        record = await LabRecord.objects.filter(id=lab_id).afirst()
+        scenario = registry.get(record.scenario_slug) if record else None
+        if scenario is None:
+            raise UnknownLab(lab_id)
+        lab, _ = await asyncio.get_running_loop().run_in_executor(None, _rebuild, lab_id, scenario, record)
+        self._views[lab_id] = (time.monotonic(), lab)
+        return lab
 
     async def _load(self, lab_id: str) -> Lab:
         from coordlab.models import LabRecord
@@ -245,6 +291,8 @@ class Runtime:
             return running
         self.engine.add_lab(lab)
         self.saved[lab_id] = (lab.version, snapshot)
+        self._views.pop(lab_id, None)
+        self.peers.adopt(lab_id)
         return lab
 
     async def fork_lab(self, lab_id: str) -> Lab:
@@ -252,7 +300,8 @@ class Runtime:
         from coordlab.models import LabRecord
 
         source = await self.open_lab(lab_id)
-        copy = self.engine.fork_lab(source.id)
+        copy = self.engine.add_lab(source.fork(new_lab_id()))
+        await self.leases.claim(copy.id)
         await LabRecord.objects.acreate(id=copy.id, scenario_slug=copy.scenario.slug, seed=copy.seed)
         return copy
 
@@ -261,6 +310,7 @@ class Runtime:
         from coordlab.models import LabRecord
 
         self.engine.close_lab(lab_id)
+        await self.leases.release(lab_id)
         await LabRecord.objects.filter(id=lab_id).adelete()
 
     def status(self, lab_id: str) -> dict[str, Any] | None:
@@ -271,32 +321,36 @@ class Runtime:
         return {"viewers": self.engine.viewers.get(lab_id, 0), "now_s": lab.now / 1000, "speed": lab.speed,
                 "playing": lab.playing}
 
-    async def command(self, lab_id: str, command: Command) -> str:
-        """Apply a command to a lab, loading it first if it is not running (the admin's actions)."""
-        await self.open_lab(lab_id)
-        return self.submit(lab_id, command)
+    async def execute(self, lab_id: str, command: Command) -> str:
+        """Apply a command to a lab wherever it runs (here, or by its owner process), loading
+        it first if it runs nowhere; returns a sentence or raises ``CommandError``."""
+        return await self.peers.execute(lab_id, command)
 
-    def submit(self, lab_id: str, command: Command) -> str:
-        return self.engine.submit(lab_id, command)
+    async def _control(self, event: dict[str, Any]) -> None:
+        await self.peers.handle(event)
 
     def outbox(self, lab_id: str, node: str, after: int) -> tuple[list[dict[str, Any]], int]:
-        """Items a machine of the lab keeps for an outside client (see ``Lab.outbox``)."""
+        """Items a machine of the lab keeps for an outside client (see ``Lab.outbox``); nothing
+        while the lab runs in another process (simplified: a terminal follows a machine of a
+        lab its server process runs)."""
+        if lab_id not in self.engine.labs:
+            return [], after
         return self.engine.outbox(lab_id, node, after)
 
     def watch(self, lab_id: str) -> None:
         """Count an outside client (a terminal) as watching the lab: the lab's clock runs
         while it is connected, though it gets no frames. Pair with ``unwatch``."""
-        self.engine.viewer_joined(lab_id)
+        self.peers.arrive(lab_id)
 
     def unwatch(self, lab_id: str) -> None:
-        self.engine.viewer_left(lab_id)
+        self.peers.depart(lab_id)
 
     async def join(self, lab_id: str, viewer: Viewer) -> None:
-        self.engine.viewer_joined(lab_id)
+        self.peers.arrive(lab_id)
         await self.fanout.join(lab_id, viewer)
 
     async def leave(self, lab_id: str, viewer: Viewer) -> None:
-        self.engine.viewer_left(lab_id)
+        self.peers.depart(lab_id)
         await self.fanout.leave(lab_id, viewer)
 
 

@@ -255,7 +255,7 @@ async def restart(runtime):
 def do(runtime, lab_id: str, **command) -> str:
     from coordlab.labs.commands import from_data
 
-    return runtime.submit(lab_id, from_data(command))
+    return runtime.engine.submit(lab_id, from_data(command))
 
 
 @pytest.mark.django_db(transaction=True)

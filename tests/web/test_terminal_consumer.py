@@ -47,16 +47,16 @@ class FakeKafka:
     """What the Kafka lab would do with act commands, and machine outboxes the test fills."""
 
     def __init__(self, runtime) -> None:
-        self.submit = runtime.submit
+        self.execute = runtime.execute
         self.acts: list[dict] = []
         self.outboxes: dict[str, list[dict]] = {}
         self.dropped: dict[str, int] = {}  # items a machine dropped from the front of its outbox
-        runtime.submit = self.fake_submit
+        runtime.execute = self.fake_execute
         runtime.outbox = self.fake_outbox
 
-    def fake_submit(self, lab_id: str, command: Command) -> str:
+    async def fake_execute(self, lab_id: str, command: Command) -> str:
         if command.name != "act":
-            return self.submit(lab_id, command)
+            return await self.execute(lab_id, command)
         self.acts.append({"op": command.args["op"], **command.args["fields"]})
         if command.args["fields"].get("topic") == "missing":
             raise CommandError("There is no topic 'missing' in this cluster.")
