@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT ?= 8000
 
-.PHONY: install db run test bench lint chromium clean
+.PHONY: install db run run-cluster test bench lint chromium clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,18 @@ run: db
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	@echo "CoordLab is at http://127.0.0.1:$(PORT)/"
 	REDIS_URL= DATABASE_URL= $(BIN)/python -m coordlab.serve --port $(PORT)
+
+# Two server processes (ports 8000 and 8001) sharing the labs through the local
+# Redis: each lab runs in one of them, viewers may use either, and if one dies the
+# other takes its labs over. Ctrl-C stops both.
+CLUSTER_REDIS_URL ?= redis://127.0.0.1:6379/0
+run-cluster: db
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	@echo "CoordLab is at http://127.0.0.1:8000/ and http://127.0.0.1:8001/ (Redis: $(CLUSTER_REDIS_URL))"
+	trap 'kill $$(jobs -p) 2>/dev/null' INT TERM; \
+	REDIS_URL=$(CLUSTER_REDIS_URL) DATABASE_URL= $(BIN)/python -m coordlab.serve --port 8000 & \
+	REDIS_URL=$(CLUSTER_REDIS_URL) DATABASE_URL= $(BIN)/python -m coordlab.serve --port 8001 & \
+	wait
 
 # Browser tests drive Debian's Chromium (Playwright's own download does not work here).
 chromium:

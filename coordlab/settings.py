@@ -121,12 +121,15 @@ else:
 
 #: with Redis, several server processes share the labs (each lab run by one of them, see coordlab.labs.peers)
 COORDLAB_REDIS_URL = os.environ.get("REDIS_URL", "")
+#: a socket timeout above channels_redis's 5 s blocking pop: with redis-py 8's default an idle
+#: receive ends in a TimeoutError instead of an empty answer
+COORDLAB_REDIS_OPTIONS = {"socket_timeout": 30}
 
 if os.environ.get("REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [os.environ["REDIS_URL"]], "capacity": 1000},
+            "CONFIG": {"hosts": [{"address": os.environ["REDIS_URL"], **COORDLAB_REDIS_OPTIONS}], "capacity": 1000},
         }
     }
 else:

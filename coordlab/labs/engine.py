@@ -121,7 +121,10 @@ class Engine:
             now = self.clock()
             if now - deadline > 1.0:
                 deadline = now  # we were stalled; do not try to catch up with a burst
-            await self.tick((now - last) * 1000.0)
+            try:
+                await self.tick((now - last) * 1000.0)
+            except Exception:  # a failed publish must not stop every lab of the process
+                logger.exception("a tick failed; the engine goes on")
             last = now
 
     async def tick(self, wall_ms: float) -> None:

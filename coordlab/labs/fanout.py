@@ -205,7 +205,12 @@ class Fanout:
 
     async def _relay(self) -> None:
         while True:
-            event = await self.layer.receive(self.channel)
+            try:
+                event = await self.layer.receive(self.channel)
+            except Exception:  # a lost connection to Redis: the relay must outlive it
+                logger.warning("the relay could not receive; trying again", exc_info=True)
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
             try:
                 if event.get("type") == "lab.frame":
                     self.deliver(event)

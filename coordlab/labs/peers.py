@@ -73,6 +73,7 @@ class Peers:
 
     def adopt(self, lab_id: str) -> None:
         """A lab now runs here: count this process's viewers of it."""
+        logger.info("lab %s runs in this process now, for %d local viewer(s)", lab_id, self.local.get(lab_id, 0))
         for _ in range(self.local.get(lab_id, 0)):
             self.engine.viewer_joined(lab_id)
 

@@ -61,3 +61,30 @@ async def test_a_frame_reaches_viewers_in_two_processes_through_redis():
         for fanout in processes:
             await fanout.stop()
         await engine_layer.flush()
+
+
+@pytest.mark.parametrize("options", ["settings", "defaults"])
+async def test_a_relay_still_delivers_after_a_quiet_spell_longer_than_the_blocking_pop(options):
+    """channels_redis waits 5 s per blocking pop. With the settings' Redis options an idle relay
+    just waits on; with redis-py 8's defaults the pop ends in a TimeoutError, and the relay
+    must live through it (it once died of it, silently, and its process saw no frame again)."""
+    from django.conf import settings
+
+    host = {"address": REDIS_URL, **(settings.COORDLAB_REDIS_OPTIONS if options == "settings" else {})}
+    layer = RedisChannelLayer(hosts=[host], prefix=f"coordlab-test-{uuid.uuid4().hex[:8]}")
+    fanout = Fanout(layer)
+    relay = await fanout.start()
+    socket = Socket()
+    try:
+        await fanout.join("lab-q", Viewer(socket))
+        await asyncio.sleep(6.5)  # longer than one blocking pop
+        await layer.group_send(group_name("lab-q"), {
+            "type": "lab.frame", "lab": "lab-q", "seq": 1, "sent": 0.0, "fragments": ["<p>late</p>"]})
+        for _ in range(150):
+            if socket.got:
+                break
+            await asyncio.sleep(0.02)
+        assert socket.got and socket.got[0].endswith("<p>late</p>")
+        assert not relay.done()
+    finally:
+        relay.cancel()

@@ -1,0 +1,101 @@
+"""Two real server processes sharing the labs through Redis: viewers on both see
+the same frames, a command through either changes the lab, and when the process
+running the lab dies the other takes it over with its state intact."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import time
+
+import pytest
+from websockets.asyncio.client import connect
+
+from bench.servers import DAPHNE, lab_server, start_owned_lab
+
+pytestmark = pytest.mark.redis
+
+REDIS_URL = "redis://127.0.0.1:6379/4"
+SEQ = re.compile(r'data-seq="(\d+)"')
+NOW = re.compile(r'id="lab-status"[^>]*data-now="(\d+)"')
+
+
+def ws(url: str, lab_id: str) -> str:
+    return url.replace("http", "ws") + f"/ws/labs/{lab_id}/"
+
+
+class Viewer:
+    """A WebSocket viewer that remembers every frame's sequence number, the latest virtual
+    time and the latest state of machine m1."""
+
+    def __init__(self, url: str, lab_id: str, cookie: str) -> None:
+        self.url, self.lab_id, self.cookie = url, lab_id, cookie
+        self.seqs: list[int] = []
+        self.now = -1
+        self.m1 = ""
+        self.notices: list[str] = []
+
+    async def __aenter__(self) -> Viewer:
+        self.socket = await connect(ws(self.url, self.lab_id), origin=self.url, compression=None,
+                                    additional_headers={"Cookie": self.cookie})
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        with contextlib.suppress(Exception):
+            await self.socket.close()
+
+    async def read_for(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            try:
+                text = str(await asyncio.wait_for(self.socket.recv(), left))
+            except TimeoutError:
+                return
+            if (seq := SEQ.search(text[:300])) is not None:
+                self.seqs.append(int(seq.group(1)))
+            if (now := NOW.search(text)) is not None:
+                self.now = int(now.group(1))
+            if (m1 := re.search(r'id="machine-m1"[^>]*data-state="(\w+)"', text)) is not None:
+                self.m1 = m1.group(1)
+            if 'id="lab-notice"' in text:
+                self.notices.append(text)
+
+    async def command(self, **data: object) -> str:
+        await self.socket.send(json.dumps(data))
+        count = len(self.notices)
+        for _ in range(50):
+            await self.read_for(0.1)
+            if len(self.notices) > count:
+                return self.notices[-1]
+        raise AssertionError("no answer to the command")
+
+
+def test_two_processes_serve_one_lab_and_survive_the_death_of_its_owner(tmp_path):
+    env = {"REDIS_URL": REDIS_URL, "COORDLAB_SQLITE_PATH": str(tmp_path / "shared.sqlite3"),
+           "COORDLAB_SAVE_EVERY_S": "1"}
+    with lab_server("first", DAPHNE, 20, **env) as first, lab_server("second", DAPHNE, 20, **env) as second:
+        lab_id, cookie = start_owned_lab(first.http_url)  # the first process runs it
+
+        async def scenario() -> None:
+            async with Viewer(first.http_url, lab_id, cookie) as a, Viewer(second.http_url, lab_id, cookie) as b:
+                await asyncio.gather(a.read_for(3), b.read_for(3))
+                shared = set(a.seqs) & set(b.seqs)
+                assert len(shared) >= 20, (a.seqs[-5:], b.seqs[-5:])  # the same frames reach both processes
+                assert "Killed m1." in await b.command(command="crash", node="m1")  # through the second
+                await asyncio.gather(a.read_for(2), b.read_for(2))
+                assert a.m1 == b.m1 == "down"
+                await b.read_for(1.5)  # let the owner save it
+                before = b.now
+                os.kill(first.pid, signal.SIGKILL)  # the owner dies without a word
+                await b.read_for(12)
+                assert b.now > before, "the second process took the lab over and runs it"
+                assert b.m1 == "down" or "m1" not in b.m1, "with its state, not from the start"
+                assert "Restarted m1." in await b.command(command="restart", node="m1")
+                await b.read_for(1)
+                assert b.m1 == "up"
+
+        asyncio.run(scenario())
