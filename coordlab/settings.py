@@ -139,6 +139,8 @@ else:
 
 COORDLAB_FRAMES_PER_SECOND = min(20.0, float(os.environ.get("COORDLAB_FRAMES_PER_SECOND", "20")))
 COORDLAB_SAVE_EVERY_S = float(os.environ.get("COORDLAB_SAVE_EVERY_S", "2"))
+#: a lab nobody has watched for this long is saved and put away (it comes back on first access)
+COORDLAB_IDLE_EVICT_S = float(os.environ.get("COORDLAB_IDLE_EVICT_S", "600"))
 # Under daphne, frames are written straight to viewers' sockets (see
 # coordlab/labs/transport.py); "0" keeps the plain ASGI send path, for comparison.
 COORDLAB_DIRECT_WRITES = os.environ.get("COORDLAB_DIRECT_WRITES", "1") != "0"

@@ -125,6 +125,7 @@ class Runtime:
         self.leases: Leases = LocalLeases("")
         self.peers = Peers(self.layer, self.leases, self.engine, self._take)
         self._views: dict[str, tuple[float, Lab]] = {}
+        self._idle_since: dict[str, float] = {}  # lab → when it was last seen without viewers
         #: lab id → the version last saved and the snapshot string that save replays from
         self.saved: dict[str, tuple[int, str | None]] = {}
         self._saving = asyncio.Lock()
@@ -167,8 +168,30 @@ class Runtime:
             await asyncio.sleep(every)
             try:
                 await self.save_changed()
+                await self.evict_idle(settings.COORDLAB_IDLE_EVICT_S)
             except Exception:
                 logger.exception("saving labs failed; trying again in %g s", every)
+
+    async def evict_idle(self, idle_s: float) -> list[str]:
+        """Put away labs nobody has watched for ``idle_s`` seconds: saved first, then dropped
+        from memory (and their leases given up); the next viewer restores them."""
+        now = time.monotonic()
+        evicted = []
+        for lab_id in list(self.engine.labs):
+            if lab_id in self.engine.viewers:
+                self._idle_since.pop(lab_id, None)
+                continue
+            if now - self._idle_since.setdefault(lab_id, now) < idle_s:
+                continue
+            await self.save(lab_id)
+            if lab_id in self.engine.viewers:  # someone arrived while it was being saved
+                continue
+            self.engine.close_lab(lab_id)
+            self._idle_since.pop(lab_id, None)
+            await self.leases.release(lab_id)
+            evicted.append(lab_id)
+            logger.info("lab %s was idle for %g s: saved and put away", lab_id, idle_s)
+        return evicted
 
     async def save_changed(self) -> int:
         """Save every lab that changed since it was last saved; returns how many were saved.

@@ -340,3 +340,18 @@ def test_snapshots_are_packed_small_and_plain_text_still_reads():
     text = json.dumps({"nodes": ["z1"] * 1000})
     assert unpack(pack(text)) == text and len(pack(text)) < len(text) / 10
     assert unpack(text) == text
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_lab_nobody_watches_is_saved_put_away_and_comes_back_where_it_was(runtime):
+    watched, idle = await runtime.start_lab("network-basics"), await runtime.start_lab("network-basics")
+    runtime.watch(watched.id)
+    do(runtime, idle.id, command="forward", seconds=12)
+    do(runtime, idle.id, command="crash", node="m2")
+    snapshot, now = idle.sim.snapshot(), idle.now
+    assert await runtime.evict_idle(60) == []  # idle, but not for long enough
+    assert await runtime.evict_idle(0) == [idle.id]
+    assert idle.id not in runtime.engine.labs and watched.id in runtime.engine.labs
+    back = await runtime.open_lab(idle.id)
+    assert back is not idle and back.now == now and back.sim.snapshot() == snapshot
+    runtime.unwatch(watched.id)
