@@ -17,7 +17,8 @@ def orphan_proposal(write_in_new_epoch: bool) -> tuple[Ensemble, str]:
     ens.run_for(2)
     old = ens.leader()
     followers = [n for n in ens.server_names if n != old]
-    zk = ens.client("c1", hosts=old)
+    # c1 may move to another server after the heal, so its session does not expire (a new-epoch write)
+    zk = ens.client("c1", hosts=",".join([old, *followers]))
     zk.start()
     zk.create("/committed")
     ens.partition([old, "c1"], [*followers, "c2"])

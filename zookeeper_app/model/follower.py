@@ -26,9 +26,12 @@ class FollowerMixin:
         self.sync_phase = "connecting"
         self.last_leader_contact = sim.now
         self.role_started = sim.now
-        sim.send(self.name, self.leader, "FollowerInfo", accepted_epoch=self.accepted_epoch,
-                 last_zxid=self.last_logged_zxid())
+        self.send_follower_info(sim)
         self.timer(sim, "follower_tick", self.tick_ms)
+
+    def send_follower_info(self: ZkServer, sim: Simulation) -> None:
+        sim.send(self.name, self.leader, "FollowerInfo", accepted_epoch=self.accepted_epoch,
+                 last_zxid=self.last_logged_zxid(), attempt=self.role_started)
 
     def from_leader(self: ZkServer, message: Message) -> bool:
         return self.state == "FOLLOWING" and message.src == self.leader
@@ -154,4 +157,8 @@ class FollowerMixin:
                       "and looks for a new one.", leader=self.leader)
             self.look(sim)
             return
+        if self.sync_phase == "connecting":
+            # Learner.connectToLeader retries: the winner may not be listening yet when a follower
+            # decides before it does (its FOLLOWERINFO then reached a server still LOOKING)
+            self.send_follower_info(sim)
         self.timer(sim, "follower_tick", self.tick_ms)

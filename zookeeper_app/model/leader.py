@@ -40,6 +40,7 @@ class Learner:
     accepted_epoch: int
     last_zxid: int
     last_heard: int
+    attempt: int = -1  # which connection of the follower this is (when it began following)
 
 
 class LeaderMixin:
@@ -62,7 +63,11 @@ class LeaderMixin:
         if self.state != "LEADING":
             return
         body = message.body
-        self.learners[message.src] = Learner("info", body["accepted_epoch"], body["last_zxid"], sim.now)
+        known = self.learners.get(message.src)
+        if known is not None and known.attempt == body.get("attempt", -2):
+            return  # the same connection trying again: its first FOLLOWERINFO got here after all
+        self.learners[message.src] = Learner("info", body["accepted_epoch"], body["last_zxid"], sim.now,
+                                             body.get("attempt", -1))
         if self.new_epoch < 0:
             self.heard_infos[message.src] = body["accepted_epoch"]
             self.maybe_propose_epoch(sim)
