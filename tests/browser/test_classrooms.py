@@ -107,3 +107,25 @@ def test_joining_with_a_bad_code_or_name_says_why_and_joins_nobody(browser, page
     expect(student).to_have_url(re.compile(r"/join/\?code="))
     expect(page.locator("#watchers")).to_have_attribute("data-count", "1")
     student.context.close()
+
+
+def test_a_browser_keeps_a_few_labs_and_closes_one_to_open_another(browser, server_url):
+    page = browser.new_context().new_page()  # its own: a 429 and a 404 are expected here
+    opened = []
+    for _ in range(8):
+        page.goto(server_url + "/")
+        page.locator("#card-network-basics").get_by_role("button", name="Open lab").click()
+        expect(page).to_have_url(re.compile(r"/labs/\w+/$"))
+        opened.append(page.url)
+    page.goto(server_url + "/")
+    page.locator("#card-network-basics").get_by_role("button", name="Open lab").click()
+    expect(page.locator("h1")).to_have_text("You already have 8 labs")
+    expect(page.locator(".my-labs li")).to_have_count(8)
+    page.locator(".my-labs li").first.get_by_role("button", name="Close it").click()
+    expect(page).to_have_url(server_url + "/")
+    assert page.goto(opened[0]).status == 404, "a closed lab is gone"
+    page.goto(server_url + "/")
+    page.locator("#card-network-basics").get_by_role("button", name="Open lab").click()
+    expect(page).to_have_url(re.compile(r"/labs/\w+/$"))
+    expect(page.locator("#role")).to_have_attribute("data-role", "owner")
+    page.context.close()
