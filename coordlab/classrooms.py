@@ -90,7 +90,7 @@ async def classroom(request: HttpRequest, code: str) -> HttpResponse:
                              "controllers": ", ".join(found.controllers), "join_url": join_url,
                              "qr": segno.make(join_url, error="m").svg_inline(scale=5, omitsize=True, title="join code")
                              if is_instructor else "",
-                             "watchers": roster.names(found.lab_id),
+                             "watchers": await roster.names(found.lab_id),
                              "watchers_url": reverse("classroom-watchers", args=[found.code])}}
     return render(request, "labs/lab.html", context)
 
@@ -123,5 +123,5 @@ async def watchers(request: HttpRequest, code: str) -> HttpResponse:
     who = await person(request.session, await request.auser())
     if found is None or who.user_id != found.instructor_id:
         return HttpResponse(status=403)
-    return render(request, "classrooms/watchers.html", {"watchers": roster.names(found.lab_id),
+    return render(request, "classrooms/watchers.html", {"watchers": await roster.names(found.lab_id),
                                                         "watchers_url": request.path})
