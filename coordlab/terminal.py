@@ -135,7 +135,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         after = 0
         while True:
             try:
-                items, end = self.runtime.outbox(self.lab_id, node, after)
+                items, end = await self.runtime.outbox(self.lab_id, node, after)
             except UnknownLab:
                 return
             except Exception:

@@ -37,7 +37,10 @@ class Command:
     args: dict[str, Any]
 
     def as_data(self) -> dict[str, Any]:
-        return {"command": self.name, **self.args}
+        """The command as a JSON object again, as ``from_data`` reads it (an action's own
+        fields sit beside ``op``)."""
+        args = {k: v for k, v in self.args.items() if k != "fields"}
+        return {"command": self.name, **args, **self.args.get("fields", {})}
 
 
 def _name(value: Any, field: str) -> str:

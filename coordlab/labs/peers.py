@@ -91,26 +91,41 @@ class Peers:
         raise CommandError("This lab is changing servers: try again in a moment.")
 
     async def _ask(self, owner: str, lab_id: str, command: Command) -> str:
+        reply = await self._request(owner, {"type": "lab.command", "lab": lab_id, "command": command.as_data()})
+        if not reply["ok"]:
+            raise CommandError(reply["text"])
+        return str(reply["text"])
+
+    async def _request(self, owner: str, message: dict[str, Any]) -> dict[str, Any]:
+        """Send a request to the owner process and wait for its reply."""
         request = next(self.ids)
         answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.waiting[request] = answer
         try:
-            await self.layer.send(owner, {"type": "lab.command", "lab": lab_id, "command": command.as_data(),
-                                          "reply_to": self.leases.me, "request": request})
-            reply = await asyncio.wait_for(answer, ANSWER_TIMEOUT_S)
+            await self.layer.send(owner, {**message, "reply_to": self.leases.me, "request": request})
+            return await asyncio.wait_for(answer, ANSWER_TIMEOUT_S)
         except TimeoutError:
             raise CommandError("The server running this lab did not answer: try again in a moment.") from None
         finally:
             self.waiting.pop(request, None)
-        if not reply["ok"]:
-            raise CommandError(reply["text"])
-        return str(reply["text"])
+
+    async def outbox(self, lab_id: str, node: str, after: int) -> tuple[list[dict[str, Any]], int]:
+        """A machine's outbox past ``after``, from wherever its lab runs (nothing while it runs nowhere)."""
+        if lab_id in self.engine.labs:
+            return self.engine.outbox(lab_id, node, after)
+        owner = await self.leases.owner(lab_id)
+        if owner is None or owner == self.leases.me:
+            return [], after
+        reply = await self._request(owner, {"type": "lab.outbox", "lab": lab_id, "node": node, "after": after})
+        return (list(reply["items"]), int(reply["next"])) if reply["ok"] else ([], after)
 
     async def handle(self, event: dict[str, Any]) -> None:
         """A message from another process (the fan-out hands over everything that is not a frame)."""
         kind = event.get("type")
         if kind == "lab.command":
             self._soon(self._serve(event))
+        elif kind == "lab.outbox":
+            self._soon(self._serve_outbox(event))
         elif kind == "lab.reply":
             answer = self.waiting.get(event["request"])
             if answer is not None and not answer.done():
@@ -132,6 +147,12 @@ class Peers:
             text, ok = "This lab is no longer running.", False
         await self.layer.send(event["reply_to"], {"type": "lab.reply", "request": event["request"],
                                                   "ok": ok, "text": text})
+
+    async def _serve_outbox(self, event: dict[str, Any]) -> None:
+        ok = event["lab"] in self.engine.labs
+        items, end = self.engine.outbox(event["lab"], event["node"], event["after"]) if ok else ([], event["after"])
+        await self.layer.send(event["reply_to"], {"type": "lab.reply", "request": event["request"], "ok": ok,
+                                                  "items": items, "next": end})
 
     # -- keeping leases, watching, taking over ---------------------------------------------------
 

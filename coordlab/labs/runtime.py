@@ -352,13 +352,10 @@ class Runtime:
     async def _control(self, event: dict[str, Any]) -> None:
         await self.peers.handle(event)
 
-    def outbox(self, lab_id: str, node: str, after: int) -> tuple[list[dict[str, Any]], int]:
-        """Items a machine of the lab keeps for an outside client (see ``Lab.outbox``); nothing
-        while the lab runs in another process (simplified: a terminal follows a machine of a
-        lab its server process runs)."""
-        if lab_id not in self.engine.labs:
-            return [], after
-        return self.engine.outbox(lab_id, node, after)
+    async def outbox(self, lab_id: str, node: str, after: int) -> tuple[list[dict[str, Any]], int]:
+        """Items a machine of the lab keeps for an outside client (see ``Lab.outbox``), from
+        whichever process runs the lab."""
+        return await self.peers.outbox(lab_id, node, after)
 
     def watch(self, lab_id: str) -> None:
         """Count an outside client (a terminal) as watching the lab: the lab's clock runs

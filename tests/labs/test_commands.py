@@ -53,3 +53,12 @@ def test_oversized_message_is_refused_before_parsing():
     huge = json.dumps({"command": "pause", "pad": "x" * 10_000_000})
     with pytest.raises(CommandError, match="at most 4,096"):
         parse(huge)
+
+
+def test_a_command_survives_the_trip_to_another_process():
+    from coordlab.labs.commands import from_data
+
+    for data in ({"command": "crash", "node": "m1"}, {"command": "speed", "speed": 2},
+                 {"command": "act", "op": "publish", "topic": "chat", "key": "k", "value": "v"}):
+        command = from_data(data)
+        assert from_data(command.as_data()) == command

@@ -99,3 +99,40 @@ def test_two_processes_serve_one_lab_and_survive_the_death_of_its_owner(tmp_path
                 assert b.m1 == "up"
 
         asyncio.run(scenario())
+
+
+def test_a_terminal_on_the_other_process_consumes_what_it_publishes(tmp_path):
+    env = {"REDIS_URL": REDIS_URL, "COORDLAB_SQLITE_PATH": str(tmp_path / "shared.sqlite3")}
+    with lab_server("first", DAPHNE, 20, **env) as first, lab_server("second", DAPHNE, 20, **env) as second:
+        lab_id, _ = start_owned_lab(first.http_url, "kafka-keys")  # the first process runs it
+        url = second.http_url
+
+        async def scenario() -> list[dict]:
+            async with connect(url.replace("http", "ws") + f"/ws/labs/{lab_id}/terminal/", origin=url) as term:
+                async def request(message: dict) -> dict:
+                    await term.send(json.dumps(message))
+                    while True:
+                        answer = json.loads(await asyncio.wait_for(term.recv(), 10))
+                        if answer["type"] == "reply":
+                            return answer
+
+                assert (await request({"follow": "terminal-ab12"}))["ok"]
+                joined = await request({"command": "act", "op": "join", "member": "terminal-ab12", "topic": "chat",
+                                        "group": "readers"})
+                assert joined["ok"], joined
+                got: list[dict] = []
+                deadline = time.monotonic() + 25
+                while not got and time.monotonic() < deadline:
+                    published = await request({"command": "act", "op": "publish", "producer": "terminal-cd34",
+                                               "topic": "chat", "key": "user-3", "value": "across processes"})
+                    assert published["ok"], published
+                    end = time.monotonic() + 2
+                    while time.monotonic() < end:
+                        with contextlib.suppress(TimeoutError):
+                            message = json.loads(await asyncio.wait_for(term.recv(), 0.5))
+                            if message["type"] == "outbox":
+                                got += [i for i in message["items"] if i["value"] == "across processes"]
+                return got
+
+        records = asyncio.run(scenario())
+        assert records and records[0]["key"] == "user-3" and records[0]["topic"] == "chat"

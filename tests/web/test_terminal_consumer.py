@@ -62,7 +62,7 @@ class FakeKafka:
             raise CommandError("There is no topic 'missing' in this cluster.")
         return f"{command.args['op']} done."
 
-    def fake_outbox(self, lab_id: str, node: str, after: int) -> tuple[list[dict], int]:
+    async def fake_outbox(self, lab_id: str, node: str, after: int) -> tuple[list[dict], int]:
         start = self.dropped.get(node, 0)
         items = self.outboxes.get(node, [])[start:]
         return items[max(0, after - start):], start + len(items)
