@@ -1,5 +1,7 @@
 """Django admin for staff: scenario presets, classrooms and running labs, with
-actions that reach the running labs at once (every viewer sees them)."""
+actions that reach the running labs at once (every viewer sees them), whichever
+server process runs them. The live columns (viewers, time, speed) are this
+process's; a lab run elsewhere or put away shows the time it last saved."""
 
 from __future__ import annotations
 
@@ -99,12 +101,14 @@ class LabRecordAdmin(admin.ModelAdmin):
     @admin.display(description="viewers")
     def viewers(self, obj: LabRecord) -> str:
         status = self._status(obj)
-        return "not running" if status is None else str(status["viewers"])
+        return "not running in this process" if status is None else str(status["viewers"])
 
     @admin.display(description="virtual time")
     def virtual_time(self, obj: LabRecord) -> str:
         status = self._status(obj)
-        return "–" if status is None else f"{status['now_s']:.1f} s{'' if status['playing'] else ' (paused)'}"
+        if status is None:  # put away, or run by another server process: what it last saved
+            return f"{obj.virtual_time_ms / 1000:.1f} s (last saved)" if obj.saved_at else "–"
+        return f"{status['now_s']:.1f} s{'' if status['playing'] else ' (paused)'}"
 
     @admin.display(description="speed")
     def speed(self, obj: LabRecord) -> str:
