@@ -27,22 +27,33 @@ COMMAND_BURST = 20
 CLOSE_UNKNOWN_LAB = 4404
 
 
-class LabConsumer(AsyncWebsocketConsumer):
-    channel_layer_alias = "frames-come-from-the-process-fanout"
+class LabSocket(AsyncWebsocketConsumer):
+    """A WebSocket on one lab (a browser's or a terminal's): accepted only if the lab exists,
+    with a rate limit on what it sends."""
 
-    async def connect(self) -> None:
-        self.viewer: Viewer | None = None
+    async def open(self) -> bool:
+        """Accept the socket if its lab exists (else close it with 4404); True if accepted."""
         self.lab_id = self.scope["url_route"]["kwargs"]["lab_id"]
         self.runtime = await get_runtime()
         try:
             await self.runtime.open_lab(self.lab_id)
         except UnknownLab:
             await self.close(code=CLOSE_UNKNOWN_LAB)
-            return
+            return False
         await self.accept()
+        self.bucket = TokenBucket(COMMANDS_PER_SECOND, COMMAND_BURST)
+        return True
+
+
+class LabConsumer(LabSocket):
+    channel_layer_alias = "frames-come-from-the-process-fanout"
+
+    async def connect(self) -> None:
+        self.viewer: Viewer | None = None
+        if not await self.open():
+            return
         self.person = await person(self.scope.get("session"), self.scope.get("user"))
         roster.arrive(self.lab_id, id(self), self.person.name)
-        self.bucket = TokenBucket(COMMANDS_PER_SECOND, COMMAND_BURST)
         direct = daphne_socket(self.base_send) if settings.COORDLAB_DIRECT_WRITES else None
         self.viewer = Viewer(self.base_send, direct)
         await self.runtime.join(self.lab_id, self.viewer)

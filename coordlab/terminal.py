@@ -33,17 +33,12 @@ import logging
 import re
 from typing import Any
 
-from channels.generic.websocket import AsyncWebsocketConsumer
-
+from coordlab.consumers import COMMANDS_PER_SECOND, LabSocket
 from coordlab.labs.commands import MAX_COMMAND_BYTES, Command, CommandError, from_data, parse
-from coordlab.labs.runtime import UnknownLab, get_runtime
-from coordlab.ratelimit import TokenBucket
+from coordlab.labs.runtime import UnknownLab
 
 logger = logging.getLogger(__name__)
 
-COMMANDS_PER_SECOND = 10  # as a browser viewer (coordlab.consumers)
-COMMAND_BURST = 20
-CLOSE_UNKNOWN_LAB = 4404
 POLL_SECONDS = 0.1
 MAX_ITEMS_PER_MESSAGE = 500
 #: the machines a terminal client names for itself (4 random characters per run)
@@ -53,22 +48,15 @@ TERMINAL_NAME = re.compile(r"terminal-[a-z0-9]{4}")
 TERMINAL_OPS = ("publish", "join", "leave", "vanish")
 
 
-class TerminalConsumer(AsyncWebsocketConsumer):
+class TerminalConsumer(LabSocket):
     channel_layer_alias = "terminals-get-no-frames"
 
     async def connect(self) -> None:
         self.watching = False
         self.follower: asyncio.Task[None] | None = None
         self.members: list[str] = []  # joined here and not left here
-        self.lab_id = self.scope["url_route"]["kwargs"]["lab_id"]
-        self.runtime = await get_runtime()
-        try:
-            await self.runtime.open_lab(self.lab_id)
-        except UnknownLab:
-            await self.close(code=CLOSE_UNKNOWN_LAB)
+        if not await self.open():
             return
-        await self.accept()
-        self.bucket = TokenBucket(COMMANDS_PER_SECOND, COMMAND_BURST)
         self.runtime.watch(self.lab_id)
         self.watching = True
 

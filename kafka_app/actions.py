@@ -147,7 +147,8 @@ def check(sim: Simulation, op: str, fields: dict[str, Any]) -> tuple[dict[str, A
 def check_publish(sim: Simulation, fields: dict[str, Any]) -> tuple[dict[str, Any], str]:
     producer = _text(fields, "producer", WEB_PRODUCER).strip()
     if producer != WEB_PRODUCER and not TERMINAL_NAME.fullmatch(producer):
-        raise CommandError("Publish through the web producer or a terminal-xxxx one.")
+        raise CommandError("Publish through the web producer, or a terminal's (named terminal- and four "
+                           "lowercase letters or digits).")
     node = sim.nodes.get(producer)
     if node is not None and not node.alive:
         raise CommandError(f"The producer {producer} is down: restart it first.")

@@ -63,17 +63,30 @@ GROUP_STATES = {"Stable": "stable", "PreparingRebalance": "rebalancing", "Comple
                 "Empty": "empty", "Dead": "gone", "no coordinator": "no coordinator"}
 
 
+def colour(log: str) -> str:
+    """A partition's colour, from its number (chips, strips and assignments share it)."""
+    return PALETTE[int(log.rpartition("-")[2]) % len(PALETTE)]
+
+
+def rates(rate: float) -> dict[str, float]:
+    """The rates a "slower" and a "faster" button set."""
+    return {"slower": round(rate / 2, 2), "faster": min(200.0, rate * 2 or 1)}
+
+
 def context(lab: Lab) -> dict[str, Any]:
     sim = lab.sim
     state, controller = observe.view(sim)
     topics = [t for t in state.topics if t != OFFSETS_TOPIC]
     picture = _picture(sim, state, controller)
-    groups = _groups(sim, state)
+    ends = {f"{t}-{p}": observe.partition_state(sim, state, t, int(p)) for t in topics
+            for p in state.topics[t].assignment}
+    groups = _groups(sim, state, ends)
+    recent = _recent_changes(sim)
     return {
         **picture,
         "controller": controller,
         "zookeeper": _zookeeper(sim, controller),
-        "topics": [_topic(sim, state, topic) for topic in topics],
+        "topics": [_topic(sim, state, topic, ends, recent) for topic in topics],
         "topic_names": topics,
         "group_names": [g["name"] for g in groups],
         "groups": groups,
@@ -165,7 +178,7 @@ def _chips(broker: Broker, state: ControllerState) -> list[dict[str, Any]]:
             leader = official is not None and official.leader == broker.broker_id
             in_isr = official is not None and broker.broker_id in official.isr
             role = "leader" if leader else "follower"
-            chips.append({"name": name, "role": role, "in_isr": in_isr, "color": PALETTE[int(partition) % 12],
+            chips.append({"name": name, "role": role, "in_isr": in_isr, "color": colour(name),
                           "label": f"{name} {'★' if leader else ''}",
                           "title": f"{name} on {broker.name}: {role}, {'in' if in_isr else 'OUT of'} the ISR"})
     return chips
@@ -189,7 +202,7 @@ def _actor(node: Any, position: tuple[float, float]) -> dict[str, Any]:
     kind = "consumer" if isinstance(node, (ConsumerNode, QueueWorker)) else "producer"
     return {"name": node.name, "x": x, "y": y, "alive": node.alive, "detail": detail, "kind": kind,
             "terminal": bool(TERMINAL_NAME.fullmatch(node.name)),
-            "partitions": [{"name": name, "color": PALETTE[int(name.rpartition("-")[2]) % 12], "x": x - 80 + 13 * i}
+            "partitions": [{"name": name, "color": colour(name), "x": x - 80 + 13 * i}
                            for i, name in enumerate(getattr(node, "assignment", [])[:12])
                            if node.alive and getattr(node, "phase", "") != "closed"]}
 
@@ -214,12 +227,22 @@ def _zookeeper(sim: Simulation, controller: int) -> dict[str, Any]:
 # -- topics and partition logs ---------------------------------------------------------------------------------
 
 
-def _topic(sim: Simulation, state: ControllerState, topic: str) -> dict[str, Any]:
+def _recent_changes(sim: Simulation) -> dict[str, set[str]]:
+    """Log name → the kinds of change (retention, compaction) it had in the last few seconds."""
+    recent: dict[str, set[str]] = {}
+    for event in sim.trace_log.events[-200:]:
+        if event.kind in ("retention", "compacted") and sim.now - event.time < FRESH_MS:
+            name = event.fields.get("log") or f"{event.fields.get('topic')}-{event.fields.get('partition')}"
+            recent.setdefault(name, set()).add(event.kind)
+    return recent
+
+
+def _topic(sim: Simulation, state: ControllerState, topic: str, ends: dict[str, dict[str, Any]],
+           recent: dict[str, set[str]]) -> dict[str, Any]:
     info = state.topics[topic]
     config = info.config
-    partitions = []
-    for partition in sorted(info.assignment, key=int):
-        partitions.append(_partition(sim, state, topic, int(partition)))
+    partitions = [_partition(sim, f"{topic}-{p}", int(p), ends[f"{topic}-{p}"], recent.get(f"{topic}-{p}", set()))
+                  for p in sorted(info.assignment, key=int)]
     acked = sum(node.acked_by_topic.get(topic, 0) for node in sim.nodes.values() if isinstance(node, Publisher))
     readable = sum(p["readable"] for p in partitions)
     removed_by = ("compaction" if "compact" in config.get("cleanup.policy", "") else
@@ -244,15 +267,10 @@ def _reference_log(sim: Simulation, ends: dict[str, Any], name: str) -> tuple[Pa
     return best[3], best[2]
 
 
-def _partition(sim: Simulation, state: ControllerState, topic: str, partition: int) -> dict[str, Any]:
-    name = f"{topic}-{partition}"
-    ends = observe.partition_state(sim, state, topic, partition)
+def _partition(sim: Simulation, name: str, partition: int, ends: dict[str, Any], recent: set[str]) -> dict[str, Any]:
     log, shown_from = _reference_log(sim, ends, name)
-    records: list[Record] = log.all_records()[-STRIP:] if log else []
+    records: list[Record] = log.tail(STRIP) if log else []
     high_watermark = ends["high_watermark"]
-    recent = {e.kind for e in sim.trace_log.events[-200:] if sim.now - e.time < FRESH_MS
-              and (e.fields.get("log") == name or (e.fields.get("topic") == topic
-                                                     and e.fields.get("partition") == partition))}
     cells: list[dict[str, Any]] = []
     previous = records[0].offset if records else 0
     for record in records:
@@ -267,9 +285,9 @@ def _partition(sim: Simulation, state: ControllerState, topic: str, partition: i
                       "time_s": record.timestamp / 1000, "epoch": record.leader_epoch})
     log_start = log.log_start_offset if log else 0
     older = (log_start, records[0].offset - 1) if records and records[0].offset > log_start else None
-    readable = sum(1 for r in log.read(log_start, 10**9, upto=high_watermark)) if log else 0
+    readable = log.count_below(high_watermark) if log else 0
     replicas = [{"broker": f"b{b}", **r} for b, r in ends["per_replica"].items()]
-    return {"name": name, "number": partition, "color": PALETTE[partition % 12], "leader": ends["leader"],
+    return {"name": name, "number": partition, "color": colour(name), "leader": ends["leader"],
             "epoch": ends["leader_epoch"], "isr": ends["isr"], "cells": cells, "log_start": log_start,
             "deleted_fresh": "retention" in recent, "older": older, "high_watermark": high_watermark,
             "log_end": ends["log_end_offset"], "replicas": replicas, "readable": readable,
@@ -292,8 +310,7 @@ def duration(ms: int) -> str:
 def _service(node: Service) -> dict[str, Any]:
     return {"name": node.name, "alive": node.alive, "topic": node.topic, "rate": node.rate, "boost": node.boost,
             "keys": node.keys, "acked": node.acked_count, "failed": node.failed_count, "queue": node.queue,
-            "slower": round(node.rate / 2, 2), "faster": min(200.0, node.rate * 2 or 1),
-            "recent": _outcomes(node)[:3]}
+            **rates(node.rate), "recent": _outcomes(node)[:3]}
 
 
 def _publisher(node: Publisher) -> dict[str, Any]:
@@ -308,7 +325,7 @@ def _outcomes(node: Publisher) -> list[dict[str, Any]]:
 # -- consumer groups ------------------------------------------------------------------------------------------------
 
 
-def _groups(sim: Simulation, state: ControllerState) -> list[dict[str, Any]]:
+def _groups(sim: Simulation, state: ControllerState, ends: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     monitor = sim.nodes.get(MONITOR)
     samples = monitor.samples if isinstance(monitor, LagMonitor) else {}
     groups = []
@@ -320,13 +337,12 @@ def _groups(sim: Simulation, state: ControllerState) -> list[dict[str, Any]]:
         for topic in topics:
             info = state.topics.get(topic)
             for partition in sorted(info.assignment, key=int) if info else []:
-                ends = observe.partition_state(sim, state, topic, int(partition))
                 name = f"{topic}-{partition}"
+                end, start = ends[name]["high_watermark"], ends[name]["log_start_offset"]
                 committed = described["offsets"].get(name)
-                lag = max(0, ends["high_watermark"] - (committed if committed is not None
-                                                       else ends["log_start_offset"]))
-                partitions.append({"name": name, "color": PALETTE[int(partition) % 12], "committed": committed,
-                                   "end": ends["high_watermark"], "lag": lag, "owner": owners.get(name, "")})
+                lag = max(0, end - (committed if committed is not None else start))
+                partitions.append({"name": name, "color": colour(name), "committed": committed,
+                                   "end": end, "lag": lag, "owner": owners.get(name, "")})
         groups.append({"name": group, "topics": topics, "state": GROUP_STATES.get(described["state"],
                                                                                   described["state"]),
                        "generation": described["generation"], "coordinator": described["coordinator"],
@@ -347,10 +363,10 @@ def _member(node: ConsumerNode) -> dict[str, Any]:
                   }.get(node.phase, node.phase)
     running = node.alive and node.phase != "closed"
     return {"name": node.name, "status": status, "running": running, "paused": node.paused, "rate": node.rate,
-            "processed": node.processed, "slower": round(node.rate / 2, 2), "faster": min(200.0, node.rate * 2 or 1),
+            "processed": node.processed, **rates(node.rate),
             "terminal": bool(TERMINAL_NAME.fullmatch(node.name)), "idle": running and node.phase == "stable"
             and not node.assignment,
-            "partitions": [{"name": name, "color": PALETTE[int(name.rpartition("-")[2]) % 12]}
+            "partitions": [{"name": name, "color": colour(name)}
                            for name in (node.assignment if running else [])]}
 
 

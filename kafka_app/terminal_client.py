@@ -5,8 +5,9 @@ around ``produce`` and ``consume`` here. They talk to the server the way a
 browser does: HTTP to check that the lab exists, then a WebSocket
 (``/ws/labs/<id>/terminal/``, see ``coordlab.terminal``) that carries lab
 commands and brings back what the terminal's machine in the lab received. The
-producer and the consumer are machines of the lab named ``terminal-xxxx``, so
-every browser watching the lab sees them.
+producer and the consumer are machines of the lab named ``terminal-`` and four
+random letters or digits (``terminal-k3x9``), so every browser watching the lab
+sees them.
 
 Nothing here needs Django; failures the user can fix are ``TerminalError``
 with a one-line message.

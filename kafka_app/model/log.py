@@ -224,6 +224,26 @@ class PartitionLog:
     def all_records(self) -> list[Record]:
         return [record for segment in self.segments for record in segment.records]
 
+    def tail(self, count: int) -> list[Record]:
+        """The last ``count`` records, oldest first, without walking the whole log."""
+        found: list[Record] = []
+        for segment in reversed(self.segments):
+            found[:0] = segment.records[-(count - len(found)):] if count > len(found) else []
+            if len(found) >= count:
+                break
+        return found
+
+    def count_below(self, offset: int) -> int:
+        """How many records the log holds below ``offset`` (compaction leaves gaps, so not a subtraction)."""
+        total = 0
+        for segment in self.segments:
+            if not segment.records or segment.records[-1].offset < offset:  # compaction may empty one
+                total += len(segment.records)
+            else:
+                total += bisect_left(segment.records, offset, key=lambda r: r.offset)
+                break
+        return total
+
     # -- retention and compaction -------------------------------------------------------
 
     def delete_old_segments(self, now: int) -> list[Segment]:

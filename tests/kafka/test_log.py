@@ -74,3 +74,19 @@ def test_truncation_drops_what_the_leader_never_had():
     log = log_with(12)
     log.truncate_to(8)
     assert log.log_end_offset == 8 and log.append(now=0, key=None, value=b"x").offset == 8
+
+
+def test_the_tail_and_the_count_below_an_offset_match_the_whole_log():
+    from kafka_app.model.log import LogConfig, PartitionLog
+
+    log = PartitionLog(config=LogConfig(segment_bytes=200, cleanup_policy="compact"))
+    for n in range(40):
+        log.append(n, f"k{n % 5}".encode(), f"v{n}".encode())
+    log.high_watermark = log.log_end_offset
+    log.compact(10**9)
+    records = log.all_records()
+    assert len(log.segments) > 2 and len(records) < 40
+    for count in (0, 1, 3, len(records), len(records) + 5):
+        assert log.tail(count) == records[max(0, len(records) - count):]
+    for offset in (0, 7, 20, 39, 40, 100):
+        assert log.count_below(offset) == sum(1 for r in records if r.offset < offset)
