@@ -29,13 +29,27 @@ def server_url(server_database):
         yield url
 
 
+def manage(server_database, *args: str, **env: str) -> None:
+    """Run a management command against the browser tests' server database."""
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "coordlab.settings",
+                   "COORDLAB_SQLITE_PATH": str(server_database), **env}
+    subprocess.run([sys.executable, "manage.py", *args], env=environment, check=True, capture_output=True,
+                   timeout=60, cwd=Path(__file__).resolve().parents[2])
+
+
 @pytest.fixture(scope="session")
 def instructor(server_url, server_database):
     """An instructor account in the server's database: (username, password)."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "coordlab.settings", "COORDLAB_SQLITE_PATH": str(server_database)}
-    subprocess.run([sys.executable, "manage.py", "create_instructor", "ada", "--password", "lovelace-1815"],
-                   env=env, check=True, capture_output=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+    manage(server_database, "create_instructor", "ada", "--password", "lovelace-1815")
     return "ada", "lovelace-1815"
+
+
+@pytest.fixture(scope="session")
+def superuser(server_url, server_database):
+    """An admin account in the server's database: (username, password)."""
+    manage(server_database, "createsuperuser", "--noinput", "--username", "root", "--email", "root@example.org",
+           DJANGO_SUPERUSER_PASSWORD="admin-pass-42")
+    return "root", "admin-pass-42"
 
 
 @pytest.fixture(scope="session")
