@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "coordlab.middleware.LabsFullPage",
 ]
 
 ROOT_URLCONF = "coordlab.urls"
@@ -141,6 +142,13 @@ COORDLAB_FRAMES_PER_SECOND = min(20.0, float(os.environ.get("COORDLAB_FRAMES_PER
 COORDLAB_SAVE_EVERY_S = float(os.environ.get("COORDLAB_SAVE_EVERY_S", "2"))
 #: a lab nobody has watched for this long is saved and put away (it comes back on first access)
 COORDLAB_IDLE_EVICT_S = float(os.environ.get("COORDLAB_IDLE_EVICT_S", "600"))
+#: at most this many labs run in one server process; to start another, the labs unwatched for
+#: the longest are saved and put away (an idle Kafka lab takes about 2 MB, a watched one a few
+#: percent of a core)
+COORDLAB_MAX_LABS = int(os.environ.get("COORDLAB_MAX_LABS", "100"))
+#: labs all the browsers at one network address keep between them (fresh sessions cost nothing,
+#: labs cost memory); raise it for a class that shares one address behind a NAT
+COORDLAB_MAX_SANDBOXES_PER_ADDRESS = int(os.environ.get("COORDLAB_MAX_SANDBOXES_PER_ADDRESS", "30"))
 # Under daphne, frames are written straight to viewers' sockets (see
 # coordlab/labs/transport.py); "0" keeps the plain ASGI send path, for comparison.
 COORDLAB_DIRECT_WRITES = os.environ.get("COORDLAB_DIRECT_WRITES", "1") != "0"

@@ -4,6 +4,12 @@ Every tick it advances each watched lab by the wall-clock time since the last
 tick (times its speed), and when a lab's state changed it renders one frame
 and publishes it once. A lab nobody watches does not advance and costs
 nothing. Commands are applied at once, in the order they arrive.
+
+No lab holds the event loop: each tick gives the simulations together at most
+``SIMULATION_SHARE`` of a frame interval, split between the labs it advances,
+and a lab that needs more runs slower than its speed and says so. A jump ahead
+or a rewind that does not fit in one slice goes on over the next ticks, and
+``execute`` answers its sender when it is done.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .commands import Command, CommandError
-from .lab import Lab
+from .lab import Job, Lab
 from .scenario import Scenario
 
 logger = logging.getLogger(__name__)
@@ -30,6 +36,15 @@ Render = Callable[[Lab], list[str]]
 #: fragment; in between only the fragments that changed (a viewer that missed
 #: one is whole again within a second or two)
 FULL_FRAME_EVERY = 20
+#: the share of a frame interval the simulations of all labs may use together in one tick
+SIMULATION_SHARE = 0.5
+#: the least a lab gets in a tick, however many labs there are (seconds)
+MIN_SLICE_S = 0.001
+#: a tick never advances a lab by more wall time than this (ms): after a stall the labs
+#: lose the time they missed instead of catching up in one long burst
+MAX_TICK_MS = 250.0
+#: how long a command may run at once (a jump ahead or a rewind that needs more goes on in ticks)
+COMMAND_SLICE_S = 0.010
 Publish = Callable[[str, int, list[str]], Awaitable[None]]  # lab id, frame seq, the frame's fragments
 
 
@@ -56,6 +71,8 @@ class Engine:
         self.frame_seq: dict[str, int] = {}
         self.fragments: dict[str, list[str]] = {}
         self.since_full: dict[str, int] = {}
+        #: jobs (a jump ahead, a rewind) whose senders wait for their answer, by lab
+        self.waiting: dict[str, list[tuple[Job, asyncio.Future[str]]]] = {}
 
     # -- labs ----------------------------------------------------------------
 
@@ -75,6 +92,9 @@ class Engine:
         self.labs.pop(lab_id, None)
         for table in (self.viewers, self.rendered, self.frame_seq, self.fragments, self.since_full):
             table.pop(lab_id, None)
+        for _, answer in self.waiting.pop(lab_id, []):
+            if not answer.done():
+                answer.set_exception(UnknownLab(lab_id))
 
     def lab(self, lab_id: str) -> Lab:
         try:
@@ -83,15 +103,47 @@ class Engine:
             raise UnknownLab(lab_id) from None
 
     def submit(self, lab_id: str, command: Command) -> str:
-        """Apply ``command`` to a lab now; returns a sentence, or raises ``CommandError``."""
+        """Apply ``command`` to a lab now, for at most ``COMMAND_SLICE_S``; returns a sentence,
+        or raises ``CommandError``. A jump ahead or a rewind that is not done by then goes on
+        as the lab's job (``execute`` waits for it)."""
         lab = self.lab(lab_id)
         try:
-            return lab.apply(command)
+            return lab.apply(command, time.perf_counter() + COMMAND_SLICE_S)
         except CommandError:
             raise
         except Exception:
             logger.exception("command %s failed in lab %s", command, lab_id)
             raise CommandError("The lab could not carry out that command (a bug; it was logged).") from None
+
+    async def execute(self, lab_id: str, command: Command) -> str:
+        """Apply ``command`` and answer when it is done: a jump ahead or a rewind goes on over
+        the next ticks (the loop serves everyone else meanwhile) and is answered at its end."""
+        lab = self.lab(lab_id)
+        before = lab.job
+        text = self.submit(lab_id, command)
+        job = lab.job
+        if job is None or job is before:
+            self._settle(lab_id)  # a reset may have cancelled another sender's job
+            return text
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(lab_id, []).append((job, answer))
+        return await answer
+
+    def _settle(self, lab_id: str) -> None:
+        """Answer the senders of a lab's jobs that are done."""
+        waiting = self.waiting.get(lab_id)
+        if not waiting:
+            return
+        for job, answer in [item for item in waiting if item[0].result is not None]:
+            waiting.remove((job, answer))
+            if answer.done():
+                continue
+            if job.failed:
+                answer.set_exception(CommandError(job.result))
+            else:
+                answer.set_result(str(job.result))
+        if not waiting:
+            del self.waiting[lab_id]
 
     def outbox(self, lab_id: str, node: str, after: int) -> tuple[list[dict[str, Any]], int]:
         return self.lab(lab_id).outbox(node, after)
@@ -122,24 +174,31 @@ class Engine:
             if now - deadline > 1.0:
                 deadline = now  # we were stalled; do not try to catch up with a burst
             try:
-                await self.tick((now - last) * 1000.0)
+                await self.tick(min(MAX_TICK_MS, (now - last) * 1000.0))
             except Exception:  # a failed publish must not stop every lab of the process
                 logger.exception("a tick failed; the engine goes on")
             last = now
 
     async def tick(self, wall_ms: float) -> None:
-        """Advance every watched lab and publish a frame for each one that changed."""
-        for lab_id in list(self.viewers):
+        """Advance every watched lab (and every lab whose job someone waits for) within the
+        tick's share of time, and publish a frame for each one that changed."""
+        busy = [lab_id for lab_id in self.waiting if lab_id not in self.viewers]
+        active = list(self.viewers) + busy
+        share = max(MIN_SLICE_S, self.interval * SIMULATION_SHARE / max(1, len(active)))
+        for lab_id in active:
             lab = self.labs.get(lab_id)
             if lab is None:
                 continue
             try:
-                lab.advance(wall_ms)
-                if self.rendered.get(lab_id) == lab.version:
+                lab.advance(wall_ms, time.perf_counter() + share)
+                self._settle(lab_id)
+                if self.rendered.get(lab_id) == lab.version or lab_id not in self.viewers:
                     continue
                 fragments = self.render(lab)
             except Exception:
                 logger.exception("lab %s failed; pausing it", lab_id)
+                lab.cancel_job("The lab stopped on an error (a bug; it was logged).")
+                self._settle(lab_id)
                 lab.playing = False
                 lab.version += 1
                 continue

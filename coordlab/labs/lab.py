@@ -8,11 +8,26 @@ seconds. Together they make rewind exact: going back to time t restores the
 latest checkpoint before t and replays the log up to t. Going on from a
 rewound moment starts a new branch and forgets the old future, as RaftScope's
 slider does.
+
+Work that can take long (a jump ahead, a rewind's replay, catching up with a
+fast speed) runs in slices: given a ``deadline`` on the wall clock, the lab
+stops when it passes and goes on at the next call, so a server runs many labs
+on one event loop without any of them holding it. A jump or a rewind that is
+not done yet is the lab's ``job``; until it is done the lab refuses commands
+other than play, pause, speed and reset. A lab that cannot keep up with its
+speed runs slower and says so (``pace``). Checkpoints are kept in memory as
+compressed pickles (ten times faster to take than the JSON snapshot) and
+take at most ``MAX_CHECKPOINT_BYTES``; only a saved lab is turned into JSON.
 """
 
 from __future__ import annotations
 
+import gc
+import pickle
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from time import perf_counter
 from typing import Any
 
@@ -24,6 +39,14 @@ from .scenario import Scenario
 
 CHECKPOINT_EVERY_MS = 5000
 MAX_CHECKPOINTS = 240
+#: the checkpoints of one lab take at most this much memory (older ones are thinned out first)
+MAX_CHECKPOINT_BYTES = 24 * 1024 * 1024
+#: events run between two looks at the wall clock when a deadline is given
+EVENTS_PER_SLICE = 50
+#: commands a lab takes while a jump ahead or a rewind is still going on
+WHILE_BUSY = ("play", "pause", "speed", "faster", "slower", "reset")
+#: a lab whose pace over the last second is below this share of its speed says it is slower
+BEHIND = 0.9
 #: a checkpoint may cost at most this share of the virtual time between two of them, so a big
 #: simulation (an hour of Kafka traffic) is snapshotted less often instead of stuttering
 CHECKPOINT_SHARE = 0.02
@@ -43,12 +66,53 @@ class LogEntry:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """The whole simulation at one moment, and how much of the log led there."""
+    """The whole simulation at one moment (``freeze``), and how much of the log led there."""
 
     time: int
     processed: int
     log_length: int
-    snapshot: str
+    snapshot: bytes
+
+
+def freeze(sim: Simulation) -> bytes:
+    """A simulation as compressed pickle bytes: a checkpoint in memory, never stored or sent."""
+    return zlib.compress(pickle.dumps(sim, protocol=pickle.HIGHEST_PROTOCOL), 1)
+
+
+def thaw(frozen: bytes) -> Simulation:
+    """The simulation that ``freeze`` made (the collector is held off meanwhile: it would
+    otherwise scan the growing heap of new objects again and again, tripling the time)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        sim: Simulation = pickle.loads(zlib.decompress(frozen))
+    finally:
+        if collecting:
+            gc.enable()
+    return sim
+
+
+@dataclass(eq=False)
+class Job:
+    """A jump ahead or a rewind that is not done yet. ``result`` is the sentence for whoever
+    asked, once it is done (``failed`` if it was cancelled)."""
+
+    kind: str  # "forward" or "seek"
+    target: int
+    begin: int  # the virtual time it started from
+    sim: Simulation | None = None  # a rewind: the simulation being rebuilt
+    log_index: int = 0  # a rewind: the next log entry to replay into it
+    result: str | None = None
+    failed: bool = False
+
+    def progress(self, now: int) -> float:
+        span = abs(self.target - self.begin)
+        return 1.0 if span == 0 else min(1.0, abs(now - self.begin) / span)
+
+    def describe(self) -> str:
+        if self.kind == "forward":
+            return f"jumping ahead to {self.target / 1000:.1f} s"
+        return f"rewinding to {self.target / 1000:.1f} s"
 
 
 class Lab:
@@ -74,6 +138,9 @@ class Lab:
         self._replayed = 0
         self._carry = 0.0
         self._checkpoint_every = CHECKPOINT_EVERY_MS
+        self.job: Job | None = None
+        self.pace = 1.0  # virtual seconds per wall second over the last second of play
+        self._pace_window = [0.0, 0.0]  # wall ms and virtual ms since the window began
         self._checkpoint()
 
     @property
@@ -85,47 +152,126 @@ class Lab:
 
     # -- the clock --------------------------------------------------------
 
-    def advance(self, wall_ms: float) -> bool:
-        """Move virtual time on by ``wall_ms`` × speed if playing; True if it moved."""
+    @property
+    def behind(self) -> bool:
+        """True if the lab plays slower than its speed (the server cannot keep up with it)."""
+        return self.playing and self.job is None and self.pace < self.speed * BEHIND
+
+    def advance(self, wall_ms: float, deadline: float | None = None) -> bool:
+        """Move virtual time on by ``wall_ms`` × speed if playing, or work on the job if there
+        is one, stopping once ``deadline`` (``perf_counter`` seconds) has passed; True if the
+        lab changed. Time a deadline cut off is not made up later: the lab runs slower."""
+        if self.job is not None:
+            self._work(deadline)
+            self.version += 1
+            return True
         if not self.playing:
             return False
         self._carry += wall_ms * self.speed
         whole = int(self._carry)
         if whole <= 0:
+            self._keep_pace(wall_ms, 0)
             return False
         self._carry -= whole
         self._branch_if_rewound()
-        self._run_to(self.sim.now + whole)
+        before = self.sim.now
+        if not self._run_to(self.sim.now + whole, deadline):
+            self._carry = 0.0
+        self._keep_pace(wall_ms, self.sim.now - before)
         self.version += 1
         return True
 
-    def _run_to(self, time: int) -> None:
-        while self.checkpoints[-1].time + self._checkpoint_every <= time:
-            self.sim.run_until(self.checkpoints[-1].time + self._checkpoint_every)
+    def _keep_pace(self, wall_ms: float, virtual_ms: int) -> None:
+        window = self._pace_window
+        window[0] += wall_ms
+        window[1] += virtual_ms
+        if window[0] >= 1000:
+            self.pace = window[1] / window[0]
+            self._pace_window = [0.0, 0.0]
+
+    def _run_to(self, time: int, deadline: float | None = None) -> bool:
+        """Run the simulation to ``time``, taking checkpoints on the way; False if the deadline
+        came first (the simulation stands at its last event then)."""
+        while True:
+            boundary = self.checkpoints[-1].time + self._checkpoint_every
+            goal = boundary if boundary <= time else time
+            reached = _sliced(partial(self.sim.run_until, goal), deadline)
+            self.horizon = max(self.horizon, self.sim.now)
+            if not reached:
+                return False
+            if goal != boundary:
+                return True
             self._checkpoint()
-        self.sim.run_until(time)
-        self.horizon = max(self.horizon, self.sim.now)
 
     def _checkpoint(self) -> None:
         sim = self.sim
         started = perf_counter()
-        self.checkpoints.append(Checkpoint(sim.now, sim.processed, len(self.log), sim.snapshot()))
+        self.checkpoints.append(Checkpoint(sim.now, sim.processed, len(self.log), freeze(sim)))
         cost_ms = (perf_counter() - started) * 1000
         # Where checkpoints fall changes nothing in the simulation, only how far a rewind replays.
         self._checkpoint_every = min(MAX_CHECKPOINT_EVERY_MS, max(CHECKPOINT_EVERY_MS, int(cost_ms / CHECKPOINT_SHARE)))
-        if len(self.checkpoints) > MAX_CHECKPOINTS:
-            # Thin out the older half; the first checkpoint (time zero) stays.
-            self.checkpoints = self.checkpoints[:1] + self.checkpoints[2::2]
+        while len(self.checkpoints) > 2 and (len(self.checkpoints) > MAX_CHECKPOINTS or
+                                             sum(len(c.snapshot) for c in self.checkpoints) > MAX_CHECKPOINT_BYTES):
+            # Thin out: every other one between the first (the start) and the latest goes.
+            first, *middle, latest = self.checkpoints
+            self.checkpoints = [first, *middle[1::2], latest]
+
+    def _work(self, deadline: float | None) -> bool:
+        """Go on with the job until it is done (True) or the deadline passes (False)."""
+        job = self.job
+        assert job is not None
+        done = self._run_to(job.target, deadline) if job.kind == "forward" else self._replay(job, deadline)
+        if not done:
+            return False
+        if job.kind == "forward":
+            job.result = f"Jumped {(job.target - job.begin) / 1000:g} s ahead to {self.sim.now / 1000:.1f} s."
+        else:
+            assert job.sim is not None
+            self.sim, job.sim = job.sim, None
+            self._replayed = job.log_index
+            self._carry = 0.0
+            self.playing = False
+            self.rewound = job.target < self.horizon
+            job.result = f"Showing the lab at {job.target / 1000:.1f} s. Press play to go on from here."
+        self.job = None
+        return True
+
+    def _replay(self, job: Job, deadline: float | None) -> bool:
+        """A rewind: replay the log into the rebuilt simulation up to the job's target."""
+        sim = job.sim
+        assert sim is not None
+        while job.log_index < len(self.log) and self.log[job.log_index].time <= job.target:
+            entry = self.log[job.log_index]
+            if not _sliced(partial(sim.run_to, entry.time, entry.processed), deadline):
+                return False
+            apply_to_simulation(sim, entry.command, self.scenario)
+            job.log_index += 1
+        return _sliced(partial(sim.run_until, job.target), deadline)
+
+    def cancel_job(self, why: str) -> None:
+        """Give up the job (its asker is told ``why``)."""
+        if self.job is not None:
+            self.job.result, self.job.failed = why, True
+            self.job = None
 
     # -- commands -----------------------------------------------------------
 
-    def apply(self, command: Command) -> str:
+    def apply(self, command: Command, deadline: float | None = None) -> str:
         """Carry out ``command``; return a sentence for the sender.
 
-        Raises ``CommandError`` and changes nothing if the command cannot apply.
+        Raises ``CommandError`` and changes nothing if the command cannot apply. A jump
+        ahead or a rewind runs to its end, or with a ``deadline`` until then: if it is not
+        done, it goes on as the lab's ``job`` in ``advance``, and its ``result`` is the
+        sentence for the sender.
         """
+        if self.job is not None and command.name not in WHILE_BUSY:
+            raise CommandError(f"Wait a moment: the lab is {self.job.describe()} "
+                               f"({self.job.progress(self.now):.0%} done).")
         handler = getattr(self, "do_" + command.name)
-        message: str = handler(**command.args)
+        if command.name in ("forward", "seek"):
+            message: str = handler(deadline=deadline, **command.args)
+        else:
+            message = handler(**command.args)
         self.version += 1
         return message
 
@@ -162,12 +308,19 @@ class Lab:
         self.horizon = max(self.horizon, self.sim.now)
         return f"Stepped to {self.sim.now / 1000:.3f} s: {description}."
 
-    def do_forward(self, seconds: int) -> str:
+    def do_forward(self, seconds: int, deadline: float | None = None) -> str:
         self._branch_if_rewound()
-        self._run_to(self.sim.now + seconds * 1000)
-        return f"Jumped {seconds} s ahead to {self.sim.now / 1000:.1f} s."
+        return self._start(Job("forward", self.sim.now + seconds * 1000, self.sim.now), deadline)
+
+    def _start(self, job: Job, deadline: float | None) -> str:
+        self.job = job
+        if self._work(deadline):
+            assert job.result is not None
+            return job.result
+        return f"Started {job.describe()}…"
 
     def do_reset(self) -> str:
+        self.cancel_job("Cancelled: the lab was reset.")
         self._begin()
         self._note("The lab was reset to its start.")
         return "The lab is back at its start."
@@ -177,12 +330,12 @@ class Lab:
         """The virtual time the scenario begins at (a Kafka lab begins with its cluster up)."""
         return self.checkpoints[0].time
 
-    def do_seek(self, time_ms: int) -> str:
+    def do_seek(self, time_ms: int, deadline: float | None = None) -> str:
         target = max(self.start, min(time_ms, self.horizon))
-        self._rebuild_at(target)
+        checkpoint = next(c for c in reversed(self.checkpoints) if c.time <= target)
         self.playing = False
-        self.rewound = target < self.horizon
-        return f"Showing the lab at {target / 1000:.1f} s. Press play to go on from here."
+        return self._start(Job("seek", target, self.sim.now, thaw(checkpoint.snapshot), checkpoint.log_length),
+                           deadline)
 
     def do_crash(self, node: str) -> str:
         self._require_machine(node, alive=True)
@@ -240,7 +393,9 @@ class Lab:
         copy = Lab.__new__(Lab)
         copy.__dict__.update(self.__dict__)
         copy.id = lab_id
-        copy.sim = Simulation.restore(self.sim.snapshot())
+        copy.sim = thaw(freeze(self.sim))
+        copy.job = None
+        copy._pace_window = [0.0, 0.0]
         copy.log = list(self.log)
         copy.checkpoints = list(self.checkpoints)
         copy.version = 0
@@ -248,15 +403,17 @@ class Lab:
 
     # -- saving and restoring ------------------------------------------------------
 
-    def state(self) -> dict[str, Any]:
+    def state(self, frozen: bool = False) -> dict[str, Any]:
         """The lab as plain data that ``Lab.from_state`` turns back into the same lab.
 
         The simulation is stored as the latest checkpoint at or before the moment shown,
         plus the log and the exact position (virtual time, events run) to replay to. The
-        checkpoint's snapshot string already exists, so saving a lab costs next to nothing
-        even when a fresh snapshot of it would take a second (an hour of Kafka traffic);
-        restoring replays at most one checkpoint interval. The whole log is kept, so a
-        restored lab can still rewind to any moment since its start.
+        checkpoint already exists; with ``frozen`` its ``base.snapshot`` is the checkpoint's
+        frozen bytes, so taking the state costs next to nothing, and ``snapshot_text`` later
+        turns them into the JSON text that ``from_state`` reads (a second for an hour of Kafka
+        traffic: the saver does it in a worker thread). Restoring replays at most one
+        checkpoint interval. The whole log is kept, so a restored lab can still rewind to any moment
+        since its start.
         """
         applied = self._replayed if self.rewound else len(self.log)
         base = next(c for c in reversed(self.checkpoints) if c.time <= self.sim.now and c.log_length <= applied)
@@ -277,7 +434,8 @@ class Lab:
             "checkpoint_every": self._checkpoint_every,
             "start": {"time": start.time, "processed": start.processed},
             "base": {"time": base.time, "processed": base.processed, "log_length": base.log_length,
-                     "is_start": base is start, "snapshot": base.snapshot},
+                     "is_start": base is start,
+                     "snapshot": base.snapshot if frozen else snapshot_text(base.snapshot)},
             "log": self._log_data(),
         }
 
@@ -313,14 +471,15 @@ class Lab:
         lab.version = int(state["version"])
         lab.log = [LogEntry(int(time), int(processed), decode(command)) for time, processed, command in state["log"]]
         saved = state["base"]
-        base = Checkpoint(int(saved["time"]), int(saved["processed"]), int(saved["log_length"]), saved["snapshot"])
+        sim = Simulation.restore(saved["snapshot"])
+        base = Checkpoint(int(saved["time"]), int(saved["processed"]), int(saved["log_length"]), freeze(sim))
         if saved["is_start"]:
             lab.checkpoints = [base]
         else:
             start_sim = scenario.build(lab.seed)
             if (start_sim.now, start_sim.processed) != (state["start"]["time"], state["start"]["processed"]):
                 raise ValueError(f"the scenario {scenario.slug!r} no longer starts where the saved lab started")
-            lab.checkpoints = [Checkpoint(start_sim.now, start_sim.processed, 0, start_sim.snapshot()), base]
+            lab.checkpoints = [Checkpoint(start_sim.now, start_sim.processed, 0, freeze(start_sim)), base]
         lab.playing = bool(state["playing"])
         lab.speed = float(state["speed"])
         lab.horizon = int(state["horizon"])
@@ -328,7 +487,8 @@ class Lab:
         lab._replayed = int(state["replayed"])
         lab._carry = float(state["carry"])
         lab._checkpoint_every = int(state["checkpoint_every"])
-        sim = Simulation.restore(base.snapshot)
+        lab.job = None
+        lab.pace, lab._pace_window = lab.speed, [0.0, 0.0]
         applied = lab._replayed if lab.rewound else len(lab.log)
         for entry in lab.log[base.log_length:applied]:
             sim.run_to(entry.time, entry.processed)
@@ -364,21 +524,6 @@ class Lab:
         """Say in the timeline what a viewer did (not while looking at the past)."""
         if not self.rewound:
             self._record({"command": "note", "text": text}, text)
-
-    def _rebuild_at(self, time: int) -> None:
-        checkpoint = next(c for c in reversed(self.checkpoints) if c.time <= time)
-        sim = Simulation.restore(checkpoint.snapshot)
-        applied = checkpoint.log_length
-        for entry in self.log[checkpoint.log_length:]:
-            if entry.time > time:
-                break
-            sim.run_to(entry.time, entry.processed)
-            apply_to_simulation(sim, entry.command, self.scenario)
-            applied += 1
-        sim.run_until(time)
-        self.sim = sim
-        self._replayed = applied
-        self._carry = 0.0
 
     def _branch_if_rewound(self) -> None:
         if not self.rewound:
@@ -423,6 +568,11 @@ class Lab:
         return f"{event.node}'s {event.name} timer goes off"
 
 
+def snapshot_text(frozen: bytes) -> str:
+    """A checkpoint's frozen simulation as the JSON snapshot text a saved lab keeps."""
+    return thaw(frozen).snapshot()
+
+
 def apply_to_simulation(sim: Simulation, command: dict[str, Any], scenario: Scenario) -> None:
     """Apply one logged command to a simulation (live, and again on replay)."""
     name = command["command"]
@@ -449,3 +599,14 @@ def apply_to_simulation(sim: Simulation, command: dict[str, Any], scenario: Scen
         scenario.console(sim, {k: v for k, v in command.items() if k != "command"})
     else:
         raise ValueError(f"not a simulation command: {name}")
+
+
+def _sliced(run: Callable[[int | None], bool], deadline: float | None) -> bool:
+    """Call ``run(limit)`` (a simulation run of at most ``limit`` events, True once it got
+    there) slice after slice until it gets there (True) or ``deadline`` passes (False)."""
+    if deadline is None:
+        return run(None)
+    while not run(EVENTS_PER_SLICE):
+        if perf_counter() >= deadline:
+            return False
+    return True

@@ -31,6 +31,9 @@ from .ownership import RENEW_EVERY_S, Leases
 logger = logging.getLogger(__name__)
 
 ANSWER_TIMEOUT_S = 5.0
+#: a jump ahead or a rewind is answered when it is done, which may take a while
+LONG_ANSWER_TIMEOUT_S = 120.0
+LONG_COMMANDS = ("forward", "seek")
 WATCH_EVERY_S = 1.0
 WATCH_FORGOTTEN_S = 3.5  # a process that stopped saying it watches no longer counts
 
@@ -83,7 +86,7 @@ class Peers:
         """Apply a command to a lab wherever it runs; raises ``CommandError`` with the owner's reason."""
         for _ in range(3):  # the lab may change hands while we ask
             if lab_id in self.engine.labs:
-                return self.engine.submit(lab_id, command)
+                return await self.engine.execute(lab_id, command)
             owner = await self.leases.owner(lab_id)
             if owner is not None and owner != self.leases.me:
                 return await self._ask(owner, lab_id, command)
@@ -91,19 +94,22 @@ class Peers:
         raise CommandError("This lab is changing servers: try again in a moment.")
 
     async def _ask(self, owner: str, lab_id: str, command: Command) -> str:
-        reply = await self._request(owner, {"type": "lab.command", "lab": lab_id, "command": command.as_data()})
+        timeout = LONG_ANSWER_TIMEOUT_S if command.name in LONG_COMMANDS else ANSWER_TIMEOUT_S
+        reply = await self._request(owner, {"type": "lab.command", "lab": lab_id, "command": command.as_data()},
+                                    timeout)
         if not reply["ok"]:
             raise CommandError(reply["text"])
         return str(reply["text"])
 
-    async def _request(self, owner: str, message: dict[str, Any]) -> dict[str, Any]:
+    async def _request(self, owner: str, message: dict[str, Any], timeout: float = ANSWER_TIMEOUT_S,
+                       ) -> dict[str, Any]:
         """Send a request to the owner process and wait for its reply."""
         request = next(self.ids)
         answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.waiting[request] = answer
         try:
             await self.layer.send(owner, {**message, "reply_to": self.leases.me, "request": request})
-            return await asyncio.wait_for(answer, ANSWER_TIMEOUT_S)
+            return await asyncio.wait_for(answer, timeout)
         except TimeoutError:
             raise CommandError("The server running this lab did not answer: try again in a moment.") from None
         finally:
@@ -140,7 +146,7 @@ class Peers:
         try:
             if event["lab"] not in self.engine.labs:
                 raise CommandError("This lab moved to another server: try again in a moment.")
-            text, ok = self.engine.submit(event["lab"], from_data(event["command"])), True
+            text, ok = await self.engine.execute(event["lab"], from_data(event["command"])), True
         except CommandError as error:
             text, ok = str(error), False
         except UnknownLab:

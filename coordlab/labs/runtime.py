@@ -11,6 +11,11 @@ stops (``coordlab.serve`` stops it before daphne exits on SIGTERM or SIGINT).
 After a restart a lab is restored from its latest save the first time someone
 opens it, at the same virtual time with the same state, paused or playing as it
 was. A killed server loses at most the last few seconds.
+
+A process runs at most ``COORDLAB_MAX_LABS`` labs at once. To start or load
+one more, it puts away (saves and drops from memory) the labs nobody has
+watched for the longest; if every lab it runs is watched, it refuses with
+``LabsFull``, whose sentence says so.
 """
 
 from __future__ import annotations
@@ -36,11 +41,11 @@ from . import registry
 from .commands import Command
 from .engine import Engine, UnknownLab, new_lab_id
 from .fanout import Fanout, Viewer, group_name
-from .lab import Lab
+from .lab import Lab, snapshot_text
 from .ownership import Leases, LocalLeases, RedisLeases
 from .peers import Peers
 
-__all__ = ["Runtime", "UnknownLab", "get_runtime", "save_all_labs"]
+__all__ = ["LabsFull", "Runtime", "UnknownLab", "get_runtime", "save_all_labs"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +53,14 @@ VIEW_FRESH_S = 2.0  # how long a copy of a lab another process runs serves pages
 
 #: a stored simulation snapshot that starts with this is zlib-compressed and base64-encoded
 PACKED = "zlib:"
+
+
+class LabsFull(Exception):
+    """This process runs as many labs as it may, and all of them are watched."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The server is full: it runs {limit} labs and every one of them is being watched. "
+                         "Try again in a few minutes, or ask your instructor.")
 
 
 def pack(snapshot: str) -> str:
@@ -71,10 +84,11 @@ def _refresh_connections() -> None:
             connection.close_if_unusable_or_obsolete()
 
 
-def _store(rows: list[tuple[str, dict[str, Any], str | None]]) -> list[str]:
+def _store(rows: list[tuple[str, dict[str, Any], bytes | None]]) -> list[str]:
     """Write labs' states to their records (in the runtime's saver thread: the JSON text and
-    the compression are CPU work, kept off the loop). Returns the ids of the records updated
-    (a lab whose record is not there yet, or any more, is not)."""
+    the compression are CPU work, kept off the loop). A row's third item is the frozen
+    checkpoint to store as the lab's snapshot, or None to keep the stored one. Returns the ids
+    of the records updated (a lab whose record is not there yet, or any more, is not)."""
     from coordlab.models import LabRecord
 
     written = []
@@ -84,7 +98,7 @@ def _store(rows: list[tuple[str, dict[str, Any], str | None]]) -> list[str]:
             fields: dict[str, Any] = {"state": json.dumps(state, separators=(",", ":")),
                                       "virtual_time_ms": state["time"], "saved_at": timezone.now()}
             if snapshot is not None:
-                fields["snapshot"] = pack(snapshot)
+                fields["snapshot"] = pack(snapshot_text(snapshot))
             try:
                 if LabRecord.objects.filter(id=lab_id).update(**fields):
                     written.append(lab_id)
@@ -95,10 +109,10 @@ def _store(rows: list[tuple[str, dict[str, Any], str | None]]) -> list[str]:
     return written
 
 
-def _rebuild(lab_id: str, scenario: Any, record: Any) -> tuple[Lab, str | None]:
+def _rebuild(lab_id: str, scenario: Any, record: Any) -> tuple[Lab, bytes | None]:
     """A lab rebuilt from its record (CPU work, done in a worker thread): from its latest
     saved state if it has one, otherwise started again from its scenario and seed. Also
-    returns the snapshot string the saved state replays from (None if none was saved)."""
+    returns the checkpoint the stored snapshot is (None if none was saved)."""
     if record.state:
         try:
             started = time.perf_counter()
@@ -108,7 +122,7 @@ def _rebuild(lab_id: str, scenario: Any, record: Any) -> tuple[Lab, str | None]:
             lab = Lab.from_state(lab_id, scenario, state)
             logger.info("lab %s restored at %.1f s of virtual time in %.0f ms", lab_id, lab.now / 1000,
                         (time.perf_counter() - started) * 1000)
-            return lab, snapshot
+            return lab, lab.checkpoints[-1].snapshot
         except Exception:
             logger.exception("lab %s could not be restored from its saved state; it starts again", lab_id)
     return Lab(lab_id, scenario, record.seed), None
@@ -126,8 +140,8 @@ class Runtime:
         self.peers = Peers(self.layer, self.leases, self.engine, self._take)
         self._views: dict[str, tuple[float, Lab]] = {}
         self._idle_since: dict[str, float] = {}  # lab → when it was last seen without viewers
-        #: lab id → the version last saved and the snapshot string that save replays from
-        self.saved: dict[str, tuple[int, str | None]] = {}
+        #: lab id → the version last saved and the checkpoint that save replays from
+        self.saved: dict[str, tuple[int, bytes | None]] = {}
         self._saving = asyncio.Lock()
         # Saves run in a thread of their own, with its own database connection: not on the loop,
         # and not on the thread that asgiref shares between requests, which a request may be
@@ -183,15 +197,43 @@ class Runtime:
                 continue
             if now - self._idle_since.setdefault(lab_id, now) < idle_s:
                 continue
-            await self.save(lab_id)
-            if lab_id in self.engine.viewers:  # someone arrived while it was being saved
-                continue
-            self.engine.close_lab(lab_id)
-            self._idle_since.pop(lab_id, None)
-            await self.leases.release(lab_id)
-            evicted.append(lab_id)
-            logger.info("lab %s was idle for %g s: saved and put away", lab_id, idle_s)
+            if await self.put_away(lab_id):
+                evicted.append(lab_id)
+                logger.info("lab %s was idle for %g s: saved and put away", lab_id, idle_s)
         return evicted
+
+    async def put_away(self, lab_id: str) -> bool:
+        """Save a lab nobody watches and drop it from memory (the next viewer restores it);
+        False if someone watches it, or arrived while it was being saved."""
+        if self._watched(lab_id):
+            return False
+        await self.save(lab_id)
+        if self._watched(lab_id) or lab_id not in self.engine.labs:
+            return False
+        self.engine.close_lab(lab_id)
+        self._idle_since.pop(lab_id, None)
+        await self.leases.release(lab_id)
+        return True
+
+    def _watched(self, lab_id: str) -> bool:
+        return lab_id in self.engine.viewers or lab_id in self.engine.waiting
+
+    async def make_room(self) -> None:
+        """Before one more lab runs here: if ``COORDLAB_MAX_LABS`` already do, put away the ones
+        unwatched for the longest until there is room; ``LabsFull`` if every one is watched."""
+        limit = settings.COORDLAB_MAX_LABS
+        while len(self.engine.labs) >= limit:
+            now = time.monotonic()
+            idle = sorted((self._idle_since.get(lab_id, now), lab_id) for lab_id in self.engine.labs
+                          if not self._watched(lab_id))
+            if not idle:
+                raise LabsFull(limit)
+            for _, lab_id in idle:
+                if await self.put_away(lab_id):
+                    logger.info("lab %s was put away to make room for another", lab_id)
+                    break
+            else:
+                raise LabsFull(limit)
 
     async def save_changed(self) -> int:
         """Save every lab that changed since it was last saved; returns how many were saved.
@@ -203,18 +245,18 @@ class Runtime:
         async with self._saving:
             for gone in [lab_id for lab_id in self.saved if lab_id not in self.engine.labs]:
                 del self.saved[gone]
-            rows: list[tuple[str, dict[str, Any], str | None]] = []
-            versions: dict[str, tuple[int, str]] = {}
+            rows: list[tuple[str, dict[str, Any], bytes | None]] = []
+            versions: dict[str, tuple[int, bytes]] = {}
             for lab_id, lab in list(self.engine.labs.items()):
                 version, stored = self.saved.get(lab_id, (None, None))
                 if version == lab.version:
                     continue
                 try:
-                    state = lab.state()
+                    state = lab.state(frozen=True)
                 except Exception:
                     logger.exception("could not take the state of lab %s", lab_id)
                     continue
-                snapshot: str = state["base"].pop("snapshot")
+                snapshot: bytes = state["base"].pop("snapshot")
                 rows.append((lab_id, state, None if snapshot is stored else snapshot))
                 versions[lab_id] = (lab.version, snapshot)
             if not rows:
@@ -224,7 +266,7 @@ class Runtime:
                 self.saved[lab_id] = versions[lab_id]
             return len(written)
 
-    async def _store(self, rows: list[tuple[str, dict[str, Any], str | None]]) -> list[str]:
+    async def _store(self, rows: list[tuple[str, dict[str, Any], bytes | None]]) -> list[str]:
         return await asyncio.get_running_loop().run_in_executor(self._saver, _store, rows)
 
     async def save(self, lab_id: str) -> None:
@@ -233,8 +275,8 @@ class Runtime:
             lab = self.engine.labs.get(lab_id)
             if lab is None or self.saved.get(lab_id, (None, None))[0] == lab.version:
                 return
-            state = lab.state()
-            snapshot: str = state["base"].pop("snapshot")
+            state = lab.state(frozen=True)
+            snapshot: bytes = state["base"].pop("snapshot")
             stored = self.saved.get(lab_id, (None, None))[1]
             if await self._store([(lab_id, state, None if snapshot is stored else snapshot)]):
                 self.saved[lab_id] = (lab.version, snapshot)
@@ -253,7 +295,11 @@ class Runtime:
         scenario = registry.get(slug)
         if scenario is None:
             raise UnknownLab(slug)
-        lab = self.engine.start_lab(scenario, seed)
+        await self.make_room()
+        # Building a Kafka cluster takes a while: in a worker thread, so the loop goes on serving.
+        lab = await asyncio.get_running_loop().run_in_executor(None, Lab, new_lab_id(), scenario, seed)
+        await self.make_room()  # others may have started labs meanwhile
+        self.engine.add_lab(lab)
         await self.leases.claim(lab.id)
         await LabRecord.objects.acreate(id=lab.id, scenario_slug=slug, seed=lab.seed)
         return lab
@@ -277,6 +323,8 @@ class Runtime:
         """Claim a lab and run it here (from its latest save); None if another process has it."""
         if lab_id in self.engine.labs:
             return self.engine.labs[lab_id]
+        if lab_id not in self._opening:
+            await self.make_room()
         if not await self.leases.claim(lab_id):
             return None
         loading = self._opening.get(lab_id)
@@ -312,6 +360,7 @@ class Runtime:
         running = self.engine.labs.get(lab_id)
         if running is not None:
             return running
+        await self.make_room()
         self.engine.add_lab(lab)
         self.saved[lab_id] = (lab.version, snapshot)
         self._views.pop(lab_id, None)
@@ -323,6 +372,7 @@ class Runtime:
         from coordlab.models import LabRecord
 
         source = await self.open_lab(lab_id)
+        await self.make_room()
         copy = self.engine.add_lab(source.fork(new_lab_id()))
         await self.leases.claim(copy.id)
         await LabRecord.objects.acreate(id=copy.id, scenario_slug=copy.scenario.slug, seed=copy.seed)

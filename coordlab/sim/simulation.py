@@ -134,26 +134,47 @@ class Simulation:
             self._fire(event)
         return True
 
-    def run_until(self, time: int) -> None:
-        """Run every event due at or before ``time``, then set the clock to it."""
-        if not self.started:
-            self.start()
-        queue = self.queue
-        while queue and queue[0][0] <= time:
-            self.step()
-        self.now = max(self.now, time)
+    def run_until(self, time: int, limit: int | None = None) -> bool:
+        """Run every event due at or before ``time``, then set the clock to it; True.
 
-    def run_to(self, time: int, processed: int) -> None:
-        """Run until exactly ``processed`` events have run, then set the clock to ``time``.
-
-        Replaying to a recorded (time, processed) position reproduces a run that
-        was stepped one event at a time, even inside one millisecond.
+        With ``limit``, run at most that many events: if some due by ``time`` are
+        left, the clock stays at the last one run and the answer is False (call
+        again to go on; the run is the same as one without a limit).
         """
         if not self.started:
             self.start()
-        while self.processed < processed and self.queue:
-            self.step()
+        queue = self.queue
+        if limit is None:
+            while queue and queue[0][0] <= time:
+                self.step()
+        else:
+            for _ in range(limit):
+                if not queue or queue[0][0] > time:
+                    break
+                self.step()
+            else:
+                if queue and queue[0][0] <= time:
+                    return False
         self.now = max(self.now, time)
+        return True
+
+    def run_to(self, time: int, processed: int, limit: int | None = None) -> bool:
+        """Run until exactly ``processed`` events have run, then set the clock to ``time``; True.
+
+        Replaying to a recorded (time, processed) position reproduces a run that
+        was stepped one event at a time, even inside one millisecond. With
+        ``limit``, as in ``run_until``: at most that many events, False if not there yet.
+        """
+        if not self.started:
+            self.start()
+        left = processed - self.processed if limit is None else min(limit, processed - self.processed)
+        for _ in range(max(0, left)):
+            if not self.step():
+                break
+        if self.processed < processed and self.queue:
+            return False
+        self.now = max(self.now, time)
+        return True
 
     # -- faults ----------------------------------------------------------
 

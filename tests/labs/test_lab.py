@@ -7,10 +7,10 @@ from itertools import pairwise
 
 import pytest
 
+from coordlab.labs import lab as lab_module
 from coordlab.labs.commands import CommandError, from_data
-from coordlab.labs.lab import CHECKPOINT_EVERY_MS, Lab
+from coordlab.labs.lab import CHECKPOINT_EVERY_MS, Lab, freeze
 from coordlab.labs.registry import get
-from coordlab.sim import Simulation
 
 
 def make_lab(seed: int = 3) -> Lab:
@@ -56,20 +56,72 @@ def test_costly_checkpoints_are_taken_less_often_and_a_rewind_still_lands_exactl
     lab = make_lab()
     do(lab, command="forward", seconds=10)
     exact = lab.sim.snapshot()
-    original = Simulation.snapshot
 
-    def slow_snapshot(sim):
-        time.sleep(0.2)  # as long as an hour of Kafka traffic takes to snapshot
-        return original(sim)
+    def slow_freeze(sim):
+        time.sleep(0.2)  # as long as an hour of Kafka traffic takes to freeze
+        return freeze(sim)
 
-    monkeypatch.setattr(Simulation, "snapshot", slow_snapshot)
+    monkeypatch.setattr(lab_module, "freeze", slow_freeze)
     do(lab, command="forward", seconds=40)
     later = [c.time for c in lab.checkpoints if c.time > 10_000]
     assert len(later) < 40_000 // CHECKPOINT_EVERY_MS
     assert all(b - a >= 10_000 for a, b in pairwise(later))
-    monkeypatch.setattr(Simulation, "snapshot", original)
+    monkeypatch.setattr(lab_module, "freeze", freeze)
     do(lab, command="seek", time_ms=10_000)
     assert lab.sim.snapshot() == exact
+
+
+def test_checkpoints_are_thinned_to_their_memory_cap_keeping_the_start_and_the_latest(monkeypatch):
+    monkeypatch.setattr(lab_module, "MAX_CHECKPOINT_BYTES", 40_000)
+    lab = make_lab()
+    do(lab, command="forward", seconds=300)
+    assert sum(len(c.snapshot) for c in lab.checkpoints) <= 40_000
+    assert lab.checkpoints[0].time == 0 and lab.checkpoints[-1].time == 300_000
+    exact = lab.sim.snapshot()
+    do(lab, command="seek", time_ms=123_456)
+    do(lab, command="seek", time_ms=300_000)
+    assert lab.sim.snapshot() == exact
+
+
+def test_a_forward_with_a_deadline_goes_on_as_a_job_and_ends_where_one_without_does():
+    sliced, whole = make_lab(), make_lab()
+    started = sliced.apply(from_data({"command": "forward", "seconds": 120}), deadline=0.0)
+    assert started.startswith("Started jumping ahead") and sliced.job is not None
+    with pytest.raises(CommandError, match="jumping ahead"):
+        do(sliced, command="crash", node="m1")
+    job, slices = sliced.job, 0
+    while sliced.job is not None:
+        sliced.advance(50, deadline=0.0)  # a deadline already passed: one slice per call
+        slices += 1
+    assert slices > 10 and job.result == "Jumped 120 s ahead to 120.0 s."
+    do(whole, command="forward", seconds=120)
+    assert sliced.sim.snapshot() == whole.sim.snapshot()
+
+
+def test_a_rewind_with_a_deadline_shows_the_old_moment_until_it_is_done():
+    lab = make_lab()
+    do(lab, command="forward", seconds=20)
+    do(lab, command="crash", node="m2")
+    do(lab, command="forward", seconds=20)
+    lab.apply(from_data({"command": "seek", "time_ms": 24_000}), deadline=0.0)
+    assert lab.job is not None and lab.now == 40_000  # still the old moment
+    assert do(lab, command="speed", speed=2) == "Speed set to 2x."  # play, pause and speed are taken meanwhile
+    while lab.job is not None:
+        lab.advance(50, deadline=0.0)
+    assert lab.now == 24_000 and lab.rewound and not lab.sim.nodes["m2"].alive
+
+
+def test_a_lab_that_cannot_keep_up_runs_slower_and_says_so(monkeypatch):
+    monkeypatch.setattr(lab_module, "EVENTS_PER_SLICE", 1)
+    lab = make_lab()
+    do(lab, command="speed", speed=20)
+    for _ in range(25):
+        lab.advance(50, deadline=0.0)  # no time at all: one slice of events per tick
+    assert lab.behind and lab.pace < 20 * 0.9
+    assert lab.now < 25 * 50 * 20
+    for _ in range(40):  # the pace is measured over a second of wall time
+        lab.advance(50)
+    assert not lab.behind and lab.pace == 20
 
 
 @pytest.mark.parametrize(("command", "error"), [

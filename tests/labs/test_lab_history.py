@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from coordlab.labs.commands import CommandError, from_data
-from coordlab.labs.lab import Lab, apply_to_simulation
+from coordlab.labs.lab import Lab, apply_to_simulation, thaw
 from coordlab.labs.registry import get
 from coordlab.sim import Simulation
 
@@ -18,7 +18,7 @@ MACHINES = ["m1", "m2", "m3", "m4"]
 
 def replay(lab: Lab) -> Simulation:
     """Build the lab's present from scratch: time zero, then every logged command."""
-    sim = Simulation.restore(lab.checkpoints[0].snapshot)
+    sim = thaw(lab.checkpoints[0].snapshot)
     for entry in lab.log[: lab._replayed if lab.rewound else len(lab.log)]:
         sim.run_to(entry.time, entry.processed)
         apply_to_simulation(sim, entry.command, lab.scenario)

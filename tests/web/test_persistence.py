@@ -252,21 +252,21 @@ async def restart(runtime):
     return fresh
 
 
-def do(runtime, lab_id: str, **command) -> str:
+async def do(runtime, lab_id: str, **command) -> str:
     from coordlab.labs.commands import from_data
 
-    return runtime.engine.submit(lab_id, from_data(command))
+    return await runtime.engine.execute(lab_id, from_data(command))
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_the_runtime_restores_a_kafka_lab_as_it_was_saved(runtime):
     lab = await runtime.start_lab("kafka-replication")
-    do(runtime, lab.id, command="forward", seconds=20)
-    do(runtime, lab.id, command="act", op="publish", topic="payments", key="k", value="kept", headers="a=b",
+    await do(runtime, lab.id, command="forward", seconds=20)
+    await do(runtime, lab.id, command="act", op="publish", topic="payments", key="k", value="kept", headers="a=b",
        acks="all")
-    do(runtime, lab.id, command="crash", node="b2")
-    do(runtime, lab.id, command="forward", seconds=7)
-    do(runtime, lab.id, command="speed", speed=2)
+    await do(runtime, lab.id, command="crash", node="b2")
+    await do(runtime, lab.id, command="forward", seconds=7)
+    await do(runtime, lab.id, command="speed", speed=2)
     snapshot, now = lab.sim.snapshot(), lab.now
 
     runtime = await restart(runtime)
@@ -286,12 +286,12 @@ async def test_a_lab_is_saved_every_few_seconds_and_its_snapshot_only_when_it_ha
     first = await record(lab.id)
     assert await runtime.save_changed() == 0  # nothing changed since
 
-    do(runtime, lab.id, command="pause")  # the same checkpoint: the snapshot is not written again
+    await do(runtime, lab.id, command="pause")  # the same checkpoint: the snapshot is not written again
     assert await runtime.save_changed() == 1
     paused = await record(lab.id)
     assert paused.state != first.state and paused.snapshot == first.snapshot and paused.saved_at > first.saved_at
 
-    do(runtime, lab.id, command="forward", seconds=12)  # new checkpoints
+    await do(runtime, lab.id, command="forward", seconds=12)  # new checkpoints
     assert await runtime.save_changed() == 1
     assert (await record(lab.id)).snapshot != first.snapshot
 
@@ -309,9 +309,9 @@ async def wait_async(fetch, check, timeout: float = 10):
 @pytest.mark.django_db(transaction=True)
 async def test_forks_are_saved_and_a_closed_lab_is_not(runtime):
     lab = await runtime.start_lab("network-basics")
-    do(runtime, lab.id, command="forward", seconds=9)
+    await do(runtime, lab.id, command="forward", seconds=9)
     copy = await runtime.fork_lab(lab.id)
-    do(runtime, copy.id, command="crash", node="m1")
+    await do(runtime, copy.id, command="crash", node="m1")
     snapshot = copy.sim.snapshot()
     gone = await runtime.start_lab("network-basics")
     await runtime.close_lab(gone.id)
@@ -327,7 +327,7 @@ async def test_a_state_that_cannot_be_restored_starts_the_lab_again_and_says_so(
     from coordlab.models import LabRecord
 
     lab = await runtime.start_lab("network-basics")
-    do(runtime, lab.id, command="forward", seconds=9)
+    await do(runtime, lab.id, command="forward", seconds=9)
     runtime = await restart(runtime)
     await LabRecord.objects.filter(id=lab.id).aupdate(snapshot="zlib:not base64 at all")
     back = await runtime.open_lab(lab.id)
@@ -346,8 +346,8 @@ def test_snapshots_are_packed_small_and_plain_text_still_reads():
 async def test_a_lab_nobody_watches_is_saved_put_away_and_comes_back_where_it_was(runtime):
     watched, idle = await runtime.start_lab("network-basics"), await runtime.start_lab("network-basics")
     runtime.watch(watched.id)
-    do(runtime, idle.id, command="forward", seconds=12)
-    do(runtime, idle.id, command="crash", node="m2")
+    await do(runtime, idle.id, command="forward", seconds=12)
+    await do(runtime, idle.id, command="crash", node="m2")
     snapshot, now = idle.sim.snapshot(), idle.now
     assert await runtime.evict_idle(60) == []  # idle, but not for long enough
     assert await runtime.evict_idle(0) == [idle.id]
