@@ -16,7 +16,7 @@ from coordlab.labs import registry
 from coordlab.labs.commands import Command
 from coordlab.labs.runtime import UnknownLab, get_runtime
 
-from .models import Classroom, LabRecord, Sandbox, Scenario
+from .models import Classroom, LabRecord, Sandbox, Scenario, Student
 
 
 async def _command(lab_id: str, name: str) -> str:
@@ -64,11 +64,25 @@ class ScenarioAdmin(admin.ModelAdmin):
         self.message_user(request, "Copied; edit the copy and tick “listed” to show it in the catalog.")
 
 
+class StudentInline(admin.TabularInline):
+    """The students who joined: staff may rename one, hand or take control, or remove one; students
+    join only by the code (a seat is a browser's, which the admin cannot make)."""
+
+    model = Student
+    fields = ["name", "has_control", "joined_at"]
+    readonly_fields = ["joined_at"]
+    extra = 0
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Classroom)
 class ClassroomAdmin(admin.ModelAdmin):
     list_display = ["code", "lab", "instructor", "control", "closed", "created_at"]
     list_filter = ["closed", "control"]
     readonly_fields = ["code", "lab", "created_at"]
+    inlines = [StudentInline]
     actions = ["reset_to_scenario", "close"]
 
     @admin.action(description="Reset to its scenario (for everyone watching)")

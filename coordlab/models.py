@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.functions import Lower
 
 
 class Scenario(models.Model):
@@ -58,11 +59,14 @@ class LabRecord(models.Model):
 
 
 class Sandbox(models.Model):
-    """A lab that belongs to one browser session: only its owner changes it; anyone
-    with its address may watch."""
+    """A lab that belongs to one browser: only its owner changes it; anyone with its
+    address may watch."""
 
     lab = models.OneToOneField(LabRecord, on_delete=models.CASCADE, primary_key=True, related_name="sandbox")
-    session_key = models.CharField(max_length=40, db_index=True)
+    # the owner token kept in the browser's session data (see ``coordlab.access.Person``)
+    owner = models.CharField(max_length=64, db_index=True)
+    # the network address the lab was opened from, for the limit of labs per address
+    address = models.CharField(max_length=64, db_index=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -79,8 +83,6 @@ class Classroom(models.Model):
     lab = models.ForeignKey(LabRecord, on_delete=models.CASCADE, related_name="classrooms")
     instructor = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="classrooms")
     control = models.CharField(max_length=12, choices=CONTROL_CHOICES, default="instructor")
-    controllers = models.JSONField(default=list, blank=True, help_text="Display names of students who may "
-                                   "change the lab when control is “named”.")
     created_at = models.DateTimeField(auto_now_add=True)
     closed = models.BooleanField(default=False)
 
@@ -89,3 +91,28 @@ class Classroom(models.Model):
 
     def __str__(self) -> str:
         return f"classroom {self.code}"
+
+
+class Student(models.Model):
+    """A browser that joined a classroom with its code, and the name its instructor sees.
+
+    A student is their browser's owner token (kept in its session data, so logging in
+    keeps it), not their name: a name is only unique within its classroom, whatever its
+    case, so that the instructor's names are unambiguous.
+    """
+
+    classroom = models.ForeignKey(Classroom, on_delete=models.CASCADE, related_name="students")
+    owner = models.CharField(max_length=64, editable=False)
+    name = models.CharField(max_length=40)
+    joined_at = models.DateTimeField(auto_now_add=True)
+    has_control = models.BooleanField(default=False, help_text="May change the lab when control is “named”.")
+
+    class Meta:
+        ordering = ["joined_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["classroom", "owner"], name="one_seat_per_browser"),
+            models.UniqueConstraint(Lower("name"), "classroom", name="one_name_per_classroom"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -4,21 +4,31 @@ lab's current state, so it means something before the socket connects), and
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from coordlab.access import access_to, person
+from coordlab.access import OWNER, access_to, owner_token, person
 from coordlab.frames import page_context
 from coordlab.labs import registry
+from coordlab.labs.lab import Lab
 from coordlab.labs.runtime import UnknownLab, get_runtime
 from coordlab.models import Sandbox, Scenario
 
+#: labs one browser keeps at once: it closes one to open another
 MAX_SANDBOXES_PER_SESSION = 8
 
 #: the catalog's sections, in course order
 KIND_HEADINGS = (("basics", "Networks and failures"), ("zookeeper", "ZooKeeper: coordination"),
                  ("kafka", "Kafka: asynchronous work"))
+
+
+def refused(request: HttpRequest, message: str, status: int = 403, back: str = "") -> HttpResponse:
+    """A page that says why something was not done (with a link ``back`` where it was asked, if given)."""
+    return render(request, "classrooms/refused.html", {"message": message, "back": back}, status=status)
 
 
 @require_GET
@@ -32,58 +42,78 @@ async def catalog(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 async def start_lab(request: HttpRequest, slug: str) -> HttpResponse:
-    """Start a sandbox: a lab of a scenario that this browser session owns."""
+    """Start a sandbox: a lab of a scenario that this browser owns."""
     preset = await preset_for(slug)
-    owner = await session_key(request)
-    mine = [s.lab_id async for s in Sandbox.objects.filter(session_key=owner).order_by("created_at")]
-    if len(mine) >= MAX_SANDBOXES_PER_SESSION:
-        return render(request, "too_many_labs.html", {"labs": mine, "limit": MAX_SANDBOXES_PER_SESSION}, status=429)
     runtime = await get_runtime()
-    lab = await runtime.start_lab(preset.built_in, preset.seed)
-    await Sandbox.objects.acreate(lab_id=lab.id, session_key=owner)
-    return redirect("lab", lab_id=lab.id)
+    return await open_sandbox(request, lambda: runtime.start_lab(preset.built_in, preset.seed))
 
 
 @require_GET
 async def lab_page(request: HttpRequest, lab_id: str) -> HttpResponse:
+    """The lab as it is now, for whoever may watch it (a classroom's lab moves to its classroom's page).
+
+    The browser gets its owner token here if it had none, so that all its sockets share one budget."""
+    who = await person(request.session, await request.auser())
+    access = await access_to(lab_id, who)
+    if not access.can_watch:
+        return refused(request, access.watch_refusal)
+    if access.classroom:
+        return redirect("classroom", code=access.classroom)
     runtime = await get_runtime()
     try:
         lab = await runtime.open_lab(lab_id)
     except UnknownLab:
         raise Http404("There is no lab with that address.") from None
-    who = await person(request.session, await request.auser())
-    access = await access_to(lab_id, who)
-    if access.classroom:
-        return redirect("classroom", code=access.classroom)
+    await owner_token(request.session)
     return render(request, "labs/lab.html", {**page_context(lab), "access": access, "person": who})
 
 
 @require_POST
 async def fork_lab(request: HttpRequest, lab_id: str) -> HttpResponse:
-    """“Try it yourself”: a private sandbox that starts as the lab is now."""
-    owner = await session_key(request)
-    if await Sandbox.objects.filter(session_key=owner).acount() >= MAX_SANDBOXES_PER_SESSION:
-        mine = [s.lab_id async for s in Sandbox.objects.filter(session_key=owner).order_by("created_at")]
-        return render(request, "too_many_labs.html", {"labs": mine, "limit": MAX_SANDBOXES_PER_SESSION}, status=429)
+    """“Try it yourself”: a private sandbox that starts as the lab is now, for whoever may watch it."""
+    access = await access_to(lab_id, await person(request.session, await request.auser()))
+    if not access.can_watch:
+        return refused(request, access.watch_refusal)
     runtime = await get_runtime()
     try:
-        copy = await runtime.fork_lab(lab_id)
+        return await open_sandbox(request, lambda: runtime.fork_lab(lab_id))
     except UnknownLab:
         raise Http404("There is no lab with that address.") from None
-    await Sandbox.objects.acreate(lab_id=copy.id, session_key=owner)
-    return redirect("lab", lab_id=copy.id)
 
 
 @require_POST
 async def close_lab(request: HttpRequest, lab_id: str) -> HttpResponse:
     """The owner closes a sandbox they no longer need."""
-    owner = request.session.session_key
-    if owner is None or not await Sandbox.objects.filter(lab_id=lab_id, session_key=owner).aexists():
-        return render(request, "classrooms/refused.html", {"message": "Only the browser that opened a lab can "
-                      "close it."}, status=403)
+    owner = await request.session.aget(OWNER)
+    if owner is None or not await Sandbox.objects.filter(lab_id=lab_id, owner=owner).aexists():
+        return refused(request, "Only the browser that opened a lab can close it.")
     runtime = await get_runtime()
     await runtime.close_lab(lab_id)
     return redirect("catalog")
+
+
+async def open_sandbox(request: HttpRequest, start: Callable[[], Awaitable[Lab]]) -> HttpResponse:
+    """Start a lab with ``start`` as a sandbox of this browser and go to it, unless the browser or
+    its network address already keeps as many labs as it may (then a page saying which limit)."""
+    owner = await owner_token(request.session)
+    address = address_of(request)
+    mine = [s.lab_id async for s in Sandbox.objects.filter(owner=owner).order_by("created_at")]
+    per_address = settings.COORDLAB_MAX_SANDBOXES_PER_ADDRESS
+    if len(mine) >= MAX_SANDBOXES_PER_SESSION:
+        return render(request, "too_many_labs.html", {"labs": mine, "limit": MAX_SANDBOXES_PER_SESSION,
+                                                      "per": "browser"}, status=429)
+    if await Sandbox.objects.filter(address=address).acount() >= per_address:
+        return render(request, "too_many_labs.html", {"labs": mine, "limit": per_address, "per": "address"},
+                      status=429)
+    lab = await start()
+    await Sandbox.objects.acreate(lab_id=lab.id, owner=owner, address=address)
+    return redirect("lab", lab_id=lab.id)
+
+
+def address_of(request: HttpRequest) -> str:
+    """The network address a request comes from, as ``coordlab.ratelimit.client_address`` names a
+    socket's (Django puts the ASGI scope's client there), or "?" if the server did not say."""
+    return str(request.META.get("REMOTE_ADDR") or "?")
 
 
 async def preset_for(slug: str) -> Scenario:
@@ -92,13 +122,3 @@ async def preset_for(slug: str) -> Scenario:
     if preset is None or registry.get(preset.built_in) is None:
         raise Http404("There is no such scenario.")
     return preset
-
-
-async def session_key(request: HttpRequest) -> str:
-    """This browser's session key, creating the session on first need."""
-    if request.session.session_key is None:
-        await request.session.aset("started", True)
-        await request.session.asave()
-    key = request.session.session_key
-    assert key is not None
-    return key

@@ -25,7 +25,8 @@ def server_database(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def server_url(server_database):
-    with running_server(COORDLAB_SQLITE_PATH=str(server_database)) as url:
+    # Every browser test opens its labs from 127.0.0.1: more than one address may keep.
+    with running_server(COORDLAB_SQLITE_PATH=str(server_database), COORDLAB_MAX_SANDBOXES_PER_ADDRESS="1000") as url:
         yield url
 
 

@@ -8,6 +8,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from coordlab.classrooms import JOIN_BURST_PER_BROWSER
+
 pytestmark = pytest.mark.browser
 
 
@@ -129,3 +131,48 @@ def test_a_browser_keeps_a_few_labs_and_closes_one_to_open_another(browser, serv
     expect(page).to_have_url(re.compile(r"/labs/\w+/$"))
     expect(page.locator("#role")).to_have_attribute("data-role", "owner")
     page.context.close()
+
+
+def test_a_name_already_taken_or_never_joined_is_refused_with_the_reason(browser, page, server_url, instructor):
+    log_in(page, server_url, *instructor)
+    page.locator("#classroom-network-basics").click()
+    code = page.locator("#join-code").inner_text().strip()
+    grace = join(browser, server_url, code, "Grace")
+    impostor = browser.new_context().new_page()  # its own: a 409 is expected here
+    impostor.goto(server_url + f"/join/?code={code}")
+    impostor.locator("input[name=name]").fill("grace")
+    impostor.get_by_role("button", name="Join").click()
+    expect(impostor.locator("#join-error")).to_contain_text(f"Someone in classroom {code} already joined as “grace”")
+
+    teacher = browser.new_context().new_page()  # its own: a 400 is expected here
+    teacher.context.add_cookies(page.context.cookies())
+    teacher.goto(server_url + f"/classrooms/{code}/")
+    teacher.locator("#classroom-control input[value=named]").check()
+    teacher.locator("#classroom-control input[name=names]").fill("Grace, Sam")
+    teacher.locator("#classroom-control button").click()
+    expect(teacher.locator("#refusal")).to_contain_text(f"Nobody joined classroom {code} as “Sam”. Who joined: Grace.")
+    teacher.locator("#back").click()
+    expect(teacher.locator("#classroom-control input[value=instructor]")).to_be_checked()
+    teacher.locator("#classroom-control input[value=named]").check()
+    teacher.locator("#classroom-control input[name=names]").fill("grace")
+    teacher.locator("#classroom-control button").click()
+    expect(teacher.locator("#classroom-control input[name=names]")).to_have_value("Grace")
+    grace.locator("#machine-m1 circle").click()
+    expect(teacher.locator("#machine-m1")).to_have_attribute("data-state", "down")
+    for other in (grace, impostor, teacher):
+        other.context.close()
+
+
+def test_a_browser_that_keeps_guessing_codes_is_told_how_long_to_wait(browser, server_url):
+    guesser = browser.new_context().new_page()  # its own: 404s and a 429 are expected here
+    guesser.goto(server_url + "/join/")
+    for _ in range(JOIN_BURST_PER_BROWSER + 5):
+        guesser.locator("input[name=code]").fill("WXY347")
+        guesser.locator("input[name=name]").fill("Eve")
+        with guesser.expect_navigation():
+            guesser.get_by_role("button", name="Join").click()
+        if "Too many attempts" in guesser.locator("#join-error").inner_text():
+            break
+    expect(guesser.locator("#join-error")).to_contain_text(re.compile(
+        r"Too many attempts to join from here: wait \d+ seconds?, then try again"))
+    guesser.context.close()

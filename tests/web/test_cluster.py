@@ -75,8 +75,10 @@ class Viewer:
 
 
 def test_two_processes_serve_one_lab_and_survive_the_death_of_its_owner(tmp_path):
+    # One database and one secret key, as `make run-cluster` shares them: a browser's session
+    # (and the sandbox owner token in it) reads the same in either process.
     env = {"REDIS_URL": REDIS_URL, "COORDLAB_SQLITE_PATH": str(tmp_path / "shared.sqlite3"),
-           "COORDLAB_SAVE_EVERY_S": "1"}
+           "COORDLAB_SAVE_EVERY_S": "1", "COORDLAB_SECRET_KEY": "one key for both processes"}
     with lab_server("first", DAPHNE, 20, **env) as first, lab_server("second", DAPHNE, 20, **env) as second:
         lab_id, cookie = start_owned_lab(first.http_url)  # the first process runs it
 
