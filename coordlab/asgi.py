@@ -1,5 +1,6 @@
-"""The ASGI application daphne serves: Django for HTTP, the lab consumer for
-WebSockets (same-origin only, with Django's session authentication)."""
+"""The ASGI application daphne serves: Django for HTTP, the lab consumers for
+WebSockets (visitors banned for flooding refused first, then same-origin only,
+with Django's session authentication)."""
 
 import os
 
@@ -12,9 +13,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from coordlab.floodgate import FloodGate  # noqa: E402
 from coordlab.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter({
     "http": django_application,
-    "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    "websocket": FloodGate(AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
 })

@@ -1,4 +1,19 @@
-"""The one WebSocket consumer: connect, receive a command, relay frames, disconnect.
+"""The WebSocket consumers' shared edge, and the browser's consumer.
+
+Every socket, a browser's or a terminal's, goes through ``LabSocket``:
+
+- One boundary: whatever goes wrong while handling a message is caught in
+  ``dispatch``; the sender gets a clear error and the socket stays up.
+- Whatever ends a socket (a goodbye, a crash, the server cancelling its
+  handler), ``release`` runs, from ``__call__``'s ``finally``: a viewer
+  registration cannot outlive its socket.
+- One budget per visitor: all the sockets of a browser session, and all the
+  sockets from one network address, draw their commands from shared token
+  buckets. A refused message costs no lab work and little else, and at most
+  a few refusals a second are answered. A socket that keeps sending after it
+  was refused, or that has more than ``MAX_BACKLOG`` messages waiting, is
+  flooding and is closed with 4429, and its visitor may not open another
+  socket for a while (``coordlab.floodgate``).
 
 Every command is checked against who may change the lab (``coordlab.access``)
 at the moment it arrives, since an instructor can hand control over at any time.
@@ -10,64 +25,195 @@ consumer asks for no channel-layer channel at all.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from typing import Any
+
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.template.loader import render_to_string
+from django.utils.html import format_html
 
-from coordlab import roster
-from coordlab.access import access_to, person
+from coordlab import floodgate, roster
+from coordlab.access import Access, Person, access_to, person
 from coordlab.labs.commands import CommandError, parse
 from coordlab.labs.fanout import Viewer
-from coordlab.labs.runtime import UnknownLab, get_runtime
+from coordlab.labs.runtime import LabsFull, UnknownLab, get_runtime
 from coordlab.labs.transport import daphne_socket
-from coordlab.ratelimit import TokenBucket
+from coordlab.ratelimit import Budgets, TokenBucket, client_address, spend, wait
+
+logger = logging.getLogger(__name__)
 
 COMMANDS_PER_SECOND = 10
 COMMAND_BURST = 20
+#: a network address may carry several people (a shared computer, a small NAT)
+ADDRESS_COMMANDS_PER_SECOND = 30
+ADDRESS_COMMAND_BURST = 60
+#: refusals a socket may earn before it counts as flooding, and how fast that allowance refills
+REFUSALS_PER_SECOND = 2
+REFUSAL_BURST = 30
+#: a browser is told it goes too fast at most this often per socket (seconds); the page shows
+#: one notice at a time anyway
+REFUSAL_NOTICE_EVERY_S = 0.5
+#: messages that may wait for a socket's handler before the socket counts as flooding
+MAX_BACKLOG = 64
+#: how often a student's socket checks that its classroom is still open to them (seconds)
+RECHECK_EVERY_S = 15.0
+
+# Close codes: a server under daphne (autobahn) may send 1000 or 3000-4999 only, so ours are
+# the HTTP status that means the same, plus 4000.
+CLOSE_NOT_ALLOWED = 4403
 CLOSE_UNKNOWN_LAB = 4404
+CLOSE_FLOODING = floodgate.CLOSE_FLOODING
+CLOSE_BUG = 4500
+CLOSE_FULL = 4503
+
+TOO_FAST = "Too many commands at once: wait a moment and try again."
+FLOODING = (f"Too many messages: this connection sent far more than the limit and was closed. Reload the page "
+            f"in {floodgate.BAN_S:g} s.")
+
+#: one budget per browser session (its stable owner token; a socket without one has its own) and
+#: one per network address, for every socket in this process
+SESSIONS = Budgets(COMMANDS_PER_SECOND, COMMAND_BURST)
+ADDRESSES = Budgets(ADDRESS_COMMANDS_PER_SECOND, ADDRESS_COMMAND_BURST)
 
 
 class LabSocket(AsyncWebsocketConsumer):
-    """A WebSocket on one lab (a browser's or a terminal's): accepted only if the lab exists,
-    with a rate limit on what it sends."""
+    """A WebSocket on one lab (a browser's or a terminal's): accepted only if the lab exists
+    and the visitor may see it, with the visitor's shared budget for what it sends."""
 
-    async def open(self) -> bool:
-        """Accept the socket if its lab exists (else close it with 4404); True if accepted."""
+    lab_id = ""
+    person: Person | None = None
+    released = False
+    #: refusals for going too fast are answered at most this often (seconds)
+    notice_every_s = 0.0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # daphne (and the test communicator) hand each socket an asyncio.Queue's get: its size is
+        # how many messages wait for this handler.
+        queue = getattr(receive, "__self__", None)
+        self.incoming = queue if isinstance(queue, asyncio.Queue) else None
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if not self.released:
+                self.released = True
+                await asyncio.shield(self.release())
+
+    async def release(self) -> None:
+        """Give back what the socket holds in the lab (called once, however the socket ends)."""
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        try:
+            await super().dispatch(message)
+        except (StopConsumer, asyncio.CancelledError):
+            raise
+        except Exception:
+            logger.exception("a socket of lab %s failed on a %s message", self.lab_id, message.get("type"))
+            if message.get("type") == "websocket.receive":
+                await self.refuse("The server failed on that message (a bug; it was logged). Nothing changed.")
+            else:
+                await self.close(code=CLOSE_BUG)
+
+    async def open(self) -> Access | None:
+        """Accept the socket if its lab exists (else close it with 4404) and its visitor may watch
+        it (else 4403); the visitor's access if accepted."""
         self.lab_id = self.scope["url_route"]["kwargs"]["lab_id"]
         self.runtime = await get_runtime()
+        self.person = await person(self.scope.get("session"), self.scope.get("user"))
+        # A socket without a session still gets no more than one browser's budget.
+        self.draws = [(ADDRESSES, client_address(self.scope)),
+                      (SESSIONS, self.person.owner or f"socket:{id(self)}")]
+        self.patience = TokenBucket(REFUSALS_PER_SECOND, REFUSAL_BURST)
+        self.last_notice = 0.0
         try:
             await self.runtime.open_lab(self.lab_id)
         except UnknownLab:
             await self.close(code=CLOSE_UNKNOWN_LAB)
-            return False
+            return None
+        except LabsFull as full:
+            await self.accept()
+            await self.refuse(str(full))
+            await self.close(code=CLOSE_FULL)
+            return None
+        access = await access_to(self.lab_id, self.person)
+        if not self.may_open(access):
+            await self.close(code=CLOSE_NOT_ALLOWED)
+            return None
         await self.accept()
-        self.bucket = TokenBucket(COMMANDS_PER_SECOND, COMMAND_BURST)
-        return True
+        return access
+
+    def may_open(self, access: Access) -> bool:
+        """Whether this kind of socket may be opened with that access (a browser's: to watch)."""
+        return access.can_watch
+
+    async def admitted(self) -> bool:
+        """Spend a token of the visitor's budget for the message in hand. If there is none, the
+        sender is told to slow down (at most every ``notice_every_s``), and a sender
+        that keeps going, or whose messages pile up, is disconnected. True if admitted."""
+        backlog = self.incoming.qsize() if self.incoming is not None else 0
+        if backlog <= MAX_BACKLOG and spend(self.draws):
+            return True
+        if backlog > MAX_BACKLOG or not self.patience.take():
+            floodgate.ban(self.scope)
+            await self.refuse(FLOODING)
+            await self.close(code=CLOSE_FLOODING)
+            raise StopConsumer
+        now = time.monotonic()
+        if now - self.last_notice >= self.notice_every_s:
+            self.last_notice = now
+            await self.refuse(TOO_FAST, retry_after=round(wait(self.draws), 2))
+        return False
+
+    async def refuse(self, text: str, **extra: Any) -> None:
+        """Tell the sender alone that a message was refused, and why."""
+        raise NotImplementedError
 
 
 class LabConsumer(LabSocket):
     channel_layer_alias = "frames-come-from-the-process-fanout"
+    viewer: Viewer | None = None
+    recheck: asyncio.Task[None] | None = None
+    notice_every_s = REFUSAL_NOTICE_EVERY_S
 
     async def connect(self) -> None:
-        self.viewer: Viewer | None = None
-        if not await self.open():
+        access = await self.open()
+        if access is None:
             return
-        self.person = await person(self.scope.get("session"), self.scope.get("user"))
-        roster.arrive(self.lab_id, id(self), self.person.name)
+        roster.arrive(self.lab_id, id(self), access.name)
         direct = daphne_socket(self.base_send) if settings.COORDLAB_DIRECT_WRITES else None
         self.viewer = Viewer(self.base_send, direct)
         await self.runtime.join(self.lab_id, self.viewer)
+        if access.role == "student":
+            self.recheck = asyncio.create_task(self.keep_checking())
 
-    async def disconnect(self, code: int) -> None:
-        roster.depart(self.lab_id, id(self))
+    async def keep_checking(self) -> None:
+        """A student watches only while the classroom is open to them: once it is closed (or
+        they are removed from it), their socket is closed with the reason."""
+        assert self.person is not None
+        while True:
+            await asyncio.sleep(RECHECK_EVERY_S)
+            access = await access_to(self.lab_id, self.person)
+            if not access.can_watch:
+                await self.refuse(access.watch_refusal)
+                await self.close(code=CLOSE_NOT_ALLOWED)
+                return
+
+    async def release(self) -> None:
+        if self.recheck is not None:
+            self.recheck.cancel()
+            self.recheck = None
         if self.viewer is not None:
-            await self.runtime.leave(self.lab_id, self.viewer)
-            self.viewer = None
+            viewer, self.viewer = self.viewer, None
+            roster.depart(self.lab_id, id(self))
+            await self.runtime.leave(self.lab_id, viewer)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not await self.admitted():
+            return
+        assert self.person is not None
         try:
-            if not self.bucket.take():
-                raise CommandError("Too many commands at once: wait a moment and try again.")
             command = parse(text_data if text_data is not None else bytes_data)
             access = await access_to(self.lab_id, self.person)
             if not access.can_change:
@@ -80,7 +226,27 @@ class LabConsumer(LabSocket):
         else:
             await self.notify(outcome, ok=True)
 
+    async def refuse(self, text: str, **extra: Any) -> None:
+        await self.notify(text, ok=False)
+
     async def notify(self, text: str, ok: bool) -> None:
-        """Tell this viewer alone how its command went."""
-        html = render_to_string("labs/partials/notice.html", {"text": text, "ok": ok, "oob": True})
-        await self.send(text_data=html)
+        """Tell this viewer alone how its command went (the page's notice, swapped in place)."""
+        await self.send(text_data=notice_html(text, ok))
+
+
+def notice_html(text: str, ok: bool) -> str:
+    """The page's ``#lab-notice`` with a sentence, as an out-of-band swap (see
+    templates/labs/partials/notice.html, which renders it on the page)."""
+    if ok:
+        return format_html('<div id="lab-notice" class="notice ok" hx-swap-oob="morph" role="status" '
+                           'aria-live="polite">{}</div>', text)
+    return format_html('<div id="lab-notice" class="notice error" hx-swap-oob="morph" role="status" '
+                       'aria-live="polite"><b>Not done:</b> {}</div>', text)
+
+
+class NoSuchSocket(AsyncWebsocketConsumer):
+    """Any WebSocket path that is not a lab's: the handshake is refused (4404 before accept,
+    which daphne answers with HTTP 403)."""
+
+    async def connect(self) -> None:
+        await self.close(code=CLOSE_UNKNOWN_LAB)

@@ -2,9 +2,9 @@
 
 ``python -m coordlab.serve [--port 8000] [--host 127.0.0.1]`` is what
 ``make run``, the browser tests and the benchmark start, so they all run the
-same server. Incoming WebSocket messages may be up to 16 MiB: larger than any
-command, so an oversized one reaches the consumer and gets a clear error
-instead of a dropped connection; anything larger still is refused by daphne.
+same server. An incoming WebSocket message may be as large as a command may
+be (``MAX_COMMAND_BYTES``, 4 KiB) and no larger: daphne closes a socket that
+sends a larger one with 1009 ("message too big") before reading it into memory.
 
 On SIGTERM or SIGINT, every lab that changed since its last save is saved to the
 database before the server exits (at most ``SHUTDOWN_SAVE_TIMEOUT`` seconds), so a
@@ -22,7 +22,9 @@ from typing import Any
 from daphne.cli import CommandLineInterface  # installs Twisted's asyncio reactor: import it first
 from twisted.internet import defer, reactor
 
-MAX_INCOMING_MESSAGE = 16 * 1024 * 1024
+from coordlab.labs.commands import MAX_COMMAND_BYTES
+
+MAX_INCOMING_MESSAGE = MAX_COMMAND_BYTES
 SHUTDOWN_SAVE_TIMEOUT = 20.0
 
 logger = logging.getLogger("coordlab.serve")

@@ -15,8 +15,10 @@ Server to client:
   never got).
 
 A terminal is a Kafka client of the lab, not its operator: it may publish and
-join or leave a group in any lab whose id it knows (a classroom's, so every
-student's terminal takes part), and nothing else.
+join a group in any lab whose id it knows (an open classroom's, so every
+student's terminal takes part), leave or drop only the consumer members it
+joined itself, and nothing else. It shares its visitor's command budget with
+the browser (see ``coordlab.consumers``).
 
 A connected terminal keeps its lab's clock running, as a browser viewer does.
 A consumer member joined through this connection and not left through it
@@ -33,8 +35,9 @@ import logging
 import re
 from typing import Any
 
-from coordlab.consumers import COMMANDS_PER_SECOND, LabSocket
-from coordlab.labs.commands import MAX_COMMAND_BYTES, Command, CommandError, from_data, parse
+from coordlab.access import Access, access_to
+from coordlab.consumers import LabSocket
+from coordlab.labs.commands import MAX_COMMAND_BYTES, Command, CommandError, check_text, from_data, parse
 from coordlab.labs.runtime import UnknownLab
 
 logger = logging.getLogger(__name__)
@@ -46,21 +49,24 @@ TERMINAL_NAME = re.compile(r"terminal-[a-z0-9]{4}")
 #: what a terminal may do in any lab whose id it knows: be a client (publish, consume), never operate the
 #: lab (kill machines, pause, reset): those stay with whoever may change the lab in its page
 TERMINAL_OPS = ("publish", "join", "leave", "vanish")
+#: ops that end a consumer member: a terminal may only end the ones it joined itself
+ENDING_OPS = ("leave", "vanish")
 
 
 class TerminalConsumer(LabSocket):
     channel_layer_alias = "terminals-get-no-frames"
 
+    watching = False
+    follower: asyncio.Task[None] | None = None
+
     async def connect(self) -> None:
-        self.watching = False
-        self.follower: asyncio.Task[None] | None = None
         self.members: list[str] = []  # joined here and not left here
-        if not await self.open():
+        if await self.open() is None:
             return
         self.runtime.watch(self.lab_id)
         self.watching = True
 
-    async def disconnect(self, code: int) -> None:
+    async def release(self) -> None:
         if self.follower is not None:
             self.follower.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -76,9 +82,7 @@ class TerminalConsumer(LabSocket):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         raw = text_data if text_data is not None else bytes_data
-        if not self.bucket.take():
-            await self.reply(False, "Too many commands at once: wait a moment and try again.",
-                             retry_after=1 / COMMANDS_PER_SECOND)
+        if not await self.admitted():
             return
         try:
             follow = _follow_request(raw)
@@ -88,6 +92,11 @@ class TerminalConsumer(LabSocket):
             command = parse(raw)
             if command.name != "act" or command.args["op"] not in TERMINAL_OPS:
                 raise CommandError("A terminal publishes and consumes; the lab's other controls are in its page.")
+            self.check_ending(command)
+            assert self.person is not None
+            access = await access_to(self.lab_id, self.person)
+            if not self.may_open(access):
+                raise CommandError(access.watch_refusal)
             outcome = await self.runtime.execute(self.lab_id, command)
         except CommandError as error:
             await self.reply(False, str(error))
@@ -97,17 +106,28 @@ class TerminalConsumer(LabSocket):
             self.remember(command)
             await self.reply(True, outcome)
 
+    def may_open(self, access: Access) -> bool:
+        """A terminal is a Kafka client: of a lab it may watch, or of an open classroom's lab
+        whose id it knows (students' terminals have no browser session to join with)."""
+        return access.can_watch or access.open_classroom
+
+    async def refuse(self, text: str, **extra: Any) -> None:
+        await self.reply(False, text, **extra)
+
     async def reply(self, ok: bool, text: str, **extra: Any) -> None:
         await self.send(text_data=json.dumps({"type": "reply", "ok": ok, "text": text, **extra}))
 
+    def check_ending(self, command: Command) -> None:
+        """A terminal leaves or drops only the consumer members it joined itself."""
+        if command.args["op"] in ENDING_OPS and _member(command) not in self.members:
+            raise CommandError("A terminal can only stop the consumers it started itself.")
+
     def remember(self, command: Command) -> None:
         """Keep track of the consumer members this connection has joined and not left."""
-        if command.name != "act":
-            return
-        member = command.args["fields"].get("member")
-        if command.args["op"] == "join" and isinstance(member, str) and member not in self.members:
+        member = _member(command)
+        if command.args["op"] == "join" and member and member not in self.members:
             self.members.append(member)
-        elif command.args["op"] in ("leave", "vanish") and member in self.members:
+        elif command.args["op"] in ENDING_OPS and member in self.members:
             self.members.remove(member)
 
     # -- following a machine's outbox ---------------------------------------------
@@ -144,6 +164,12 @@ class TerminalConsumer(LabSocket):
             await asyncio.sleep(POLL_SECONDS)
 
 
+def _member(command: Command) -> str:
+    """The consumer member an ``act`` command names, as the lab reads it."""
+    member = command.args["fields"].get("member")
+    return member.strip() if isinstance(member, str) else ""
+
+
 def _follow_request(raw: str | bytes | None) -> str | None:
     """The machine name of a ``{"follow": name}`` message; None for anything else
     (which then goes to the command parser, with its errors for bad input)."""
@@ -151,10 +177,11 @@ def _follow_request(raw: str | bytes | None) -> str | None:
         return None
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(data, dict) or "follow" not in data or "command" in data:
         return None
+    check_text(data)
     name = data["follow"]
     if not isinstance(name, str) or not TERMINAL_NAME.fullmatch(name):
         raise CommandError("'follow' must name a terminal's machine, such as terminal-cd34.")

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import pytest
 import pytest_asyncio
 
+from coordlab import floodgate
+from coordlab.consumers import ADDRESSES, SESSIONS
 from coordlab.labs.runtime import get_runtime, stop_runtime
+
+
+@pytest.fixture(autouse=True)
+def fresh_budgets():
+    """Every test starts with full command budgets and no bans (they are per process, and in
+    tests every socket comes from the same address)."""
+    SESSIONS.buckets.clear()
+    ADDRESSES.buckets.clear()
+    floodgate.forget()
 
 
 @pytest_asyncio.fixture

@@ -7,6 +7,11 @@ own action such as a Kafka publish, keeps its other fields in ``fields`` for
 that lab to check) or raises ``CommandError`` with a
 sentence for the sender. Whether a named machine exists is checked by the lab,
 which knows its machines.
+
+Everything is checked here, once, before anything is logged: every string in
+a command (keys too) must be valid Unicode text without control characters
+other than tab and newline (a lone surrogate cannot be saved, sent or shown),
+and every number must be finite and in range.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ MAX_PATH_LENGTH = 200
 MAX_DATA_LENGTH = 1000
 MAX_ACTION_FIELDS = 12
 ACTION_NAME = re.compile(r"[a-z][a-z_]{0,29}")
+#: virtual time is at most this (about 30 years): larger numbers are refused, not rounded
+MAX_TIME_MS = 10**12
+#: lone surrogates (not text at all) and control characters other than tab, newline and return
+UNTEXT = re.compile(r"[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 class CommandError(Exception):
@@ -63,10 +72,12 @@ def _flag(value: Any, field: str) -> bool:
 
 
 def _number(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise CommandError(f"'{field}' must be a number.")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise CommandError(f"'{field}' must be a number.") from None
+    except (ValueError, OverflowError):
+        raise CommandError(f"'{field}' must be a number of a sensible size.") from None
     if number != number or number in (float("inf"), float("-inf")):
         raise CommandError(f"'{field}' must be a finite number.")
     return number
@@ -91,6 +102,8 @@ def _time_ms(value: Any, field: str) -> int:
     time_ms = _number(value, field)
     if time_ms < 0:
         raise CommandError(f"'{field}' cannot be negative.")
+    if time_ms > MAX_TIME_MS:
+        raise CommandError(f"'{field}' is past any lab's end (at most {MAX_TIME_MS:,} ms).")
     return int(time_ms)
 
 
@@ -150,6 +163,23 @@ def _slug(value: Any, field: str) -> str:
     return value
 
 
+def check_text(data: Any) -> None:
+    """Refuse any string in ``data`` (a decoded JSON value, keys included) that is not plain
+    text: a lone surrogate or a control character other than tab and newline."""
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if UNTEXT.search(value):
+                raise CommandError("Text in a command must be plain Unicode text, without control characters "
+                                   "or lone surrogates (such as \\ud800).")
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+
+
 Parser = Callable[[Any, str], Any]
 
 #: command name → {argument: parser}; an argument with a default is optional.
@@ -191,6 +221,8 @@ def parse(raw: str | bytes | None) -> Command:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise CommandError("That message is not valid JSON.") from None
+    except RecursionError:
+        raise CommandError("That message is nested too deeply to be a command.") from None
     if not isinstance(data, dict):
         raise CommandError('A command must be a JSON object such as {"command": "pause"}.')
     return from_data(data)
@@ -198,6 +230,7 @@ def parse(raw: str | bytes | None) -> Command:
 
 def from_data(data: dict[str, Any]) -> Command:
     """Validate an already decoded command object."""
+    check_text(data)
     name = data.get("command")
     if not isinstance(name, str) or name not in SCHEMA:
         shown = name if isinstance(name, str) and len(name) <= MAX_NAME_LENGTH else "?"

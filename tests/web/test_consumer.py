@@ -94,12 +94,15 @@ async def test_a_flood_of_commands_is_rate_limited(runtime, lab):
     viewer = await connect(lab.id)
     for _ in range(30):
         await viewer.send_to(text_data='{"command": "pause"}')
+    await asyncio.sleep(0.5)
     notices = []
-    while len(notices) < 30:
-        text = await viewer.receive_from(timeout=3)
+    while not viewer.output_queue.empty():
+        text = await viewer.receive_from()
         if 'id="lab-notice"' in text:
             notices.append(text)
-    assert sum("Too many commands" in n for n in notices) >= 5
+    assert sum("Paused." in n for n in notices) == 20  # the burst
+    # The rest are refused, and the page is told so once, not once per message.
+    assert sum("Too many commands" in n for n in notices) == 1
     await viewer.disconnect()
 
 
