@@ -275,3 +275,28 @@ async def test_a_students_socket_closes_once_the_classroom_is_closed(runtime, mo
     while (message := await viewer.receive_output(timeout=5))["type"] != "websocket.close":
         pass
     assert message["code"] == consumers.CLOSE_NOT_ALLOWED
+
+
+# -- 4. a terminal stops only the consumers it started ----------------------------------------
+
+
+async def test_a_terminal_cannot_stop_someone_elses_consumer_but_stops_its_own(runtime):
+    lab = await runtime.start_lab("kafka-groups")
+    others = ["workers-1"]  # the lab's own consumer
+    terminal = await connect(lab.id, path="terminal/")
+
+    async def request(**message) -> dict:
+        await terminal.send_to(text_data=json.dumps(message))
+        while (reply := json.loads(await terminal.receive_from(timeout=5)))["type"] != "reply":
+            pass
+        return reply
+
+    for op in ("vanish", "leave"):
+        version = lab.version
+        reply = await request(command="act", op=op, member=others[0])
+        assert not reply["ok"] and "only stop the consumers it started" in reply["text"]
+        assert lab.version == version
+    joined = await request(command="act", op="join", member="terminal-ab12", group="mine", topic="events")
+    assert joined["ok"], joined
+    assert (await request(command="act", op="leave", member="terminal-ab12"))["ok"]
+    await terminal.disconnect()
