@@ -42,14 +42,14 @@ MAX_CHECKPOINTS = 240
 #: the checkpoints of one lab take at most this much memory (older ones are thinned out first)
 MAX_CHECKPOINT_BYTES = 24 * 1024 * 1024
 #: events run between two looks at the wall clock when a deadline is given
-EVENTS_PER_SLICE = 50
+EVENTS_PER_SLICE = 20
 #: commands a lab takes while a jump ahead or a rewind is still going on
 WHILE_BUSY = ("play", "pause", "speed", "faster", "slower", "reset")
 #: a lab whose pace over the last second is below this share of its speed says it is slower
 BEHIND = 0.9
-#: a checkpoint may cost at most this share of the virtual time between two of them, so a big
-#: simulation (an hour of Kafka traffic) is snapshotted less often instead of stuttering
-CHECKPOINT_SHARE = 0.02
+#: checkpoints may cost at most this share of the time spent simulating between two of them, so a
+#: big simulation (an hour of Kafka traffic) is checkpointed less often instead of stuttering
+CHECKPOINT_SHARE = 0.05
 MAX_CHECKPOINT_EVERY_MS = 60_000
 #: the layout of ``Lab.state()``; a saved state of another format is not restored
 STATE_FORMAT = 1
@@ -138,6 +138,7 @@ class Lab:
         self._replayed = 0
         self._carry = 0.0
         self._checkpoint_every = CHECKPOINT_EVERY_MS
+        self._simulated_s = 0.0  # CPU time spent simulating since the latest checkpoint
         self.job: Job | None = None
         self.pace = 1.0  # virtual seconds per wall second over the last second of play
         self._pace_window = [0.0, 0.0]  # wall ms and virtual ms since the window began
@@ -195,7 +196,9 @@ class Lab:
         while True:
             boundary = self.checkpoints[-1].time + self._checkpoint_every
             goal = boundary if boundary <= time else time
+            started = perf_counter()
             reached = _sliced(partial(self.sim.run_until, goal), deadline)
+            self._simulated_s += perf_counter() - started
             self.horizon = max(self.horizon, self.sim.now)
             if not reached:
                 return False
@@ -205,11 +208,17 @@ class Lab:
 
     def _checkpoint(self) -> None:
         sim = self.sim
+        span_ms = sim.now - self.checkpoints[-1].time if self.checkpoints else 0
         started = perf_counter()
         self.checkpoints.append(Checkpoint(sim.now, sim.processed, len(self.log), freeze(sim)))
-        cost_ms = (perf_counter() - started) * 1000
+        cost_s = perf_counter() - started
         # Where checkpoints fall changes nothing in the simulation, only how far a rewind replays.
-        self._checkpoint_every = min(MAX_CHECKPOINT_EVERY_MS, max(CHECKPOINT_EVERY_MS, int(cost_ms / CHECKPOINT_SHARE)))
+        # The next one comes once simulating has cost 1/CHECKPOINT_SHARE times what this one did,
+        # at the pace (virtual ms per CPU second) of the span just simulated.
+        pace = span_ms / max(self._simulated_s, 1e-6)
+        self._checkpoint_every = min(MAX_CHECKPOINT_EVERY_MS,
+                                     max(CHECKPOINT_EVERY_MS, int(pace * cost_s / CHECKPOINT_SHARE)))
+        self._simulated_s = 0.0
         while len(self.checkpoints) > 2 and (len(self.checkpoints) > MAX_CHECKPOINTS or
                                              sum(len(c.snapshot) for c in self.checkpoints) > MAX_CHECKPOINT_BYTES):
             # Thin out: every other one between the first (the start) and the latest goes.
@@ -487,6 +496,7 @@ class Lab:
         lab._replayed = int(state["replayed"])
         lab._carry = float(state["carry"])
         lab._checkpoint_every = int(state["checkpoint_every"])
+        lab._simulated_s = 0.0
         lab.job = None
         lab.pace, lab._pace_window = lab.speed, [0.0, 0.0]
         applied = lab._replayed if lab.rewound else len(lab.log)

@@ -9,7 +9,7 @@ import pytest
 
 from coordlab.labs import lab as lab_module
 from coordlab.labs.commands import CommandError, from_data
-from coordlab.labs.lab import CHECKPOINT_EVERY_MS, Lab, freeze
+from coordlab.labs.lab import CHECKPOINT_EVERY_MS, MAX_CHECKPOINT_EVERY_MS, Lab, freeze
 from coordlab.labs.registry import get
 
 
@@ -49,7 +49,9 @@ def test_forward_jumps_and_keeps_checkpoints():
     lab = make_lab()
     do(lab, command="forward", seconds=30)
     assert lab.now == 30_000
-    assert [c.time for c in lab.checkpoints] == list(range(0, 30_001, CHECKPOINT_EVERY_MS))
+    times = [c.time for c in lab.checkpoints]
+    assert times[0] == 0 and len(times) >= 2
+    assert all(CHECKPOINT_EVERY_MS <= b - a <= MAX_CHECKPOINT_EVERY_MS for a, b in pairwise(times))
 
 
 def test_costly_checkpoints_are_taken_less_often_and_a_rewind_still_lands_exactly(monkeypatch):
@@ -76,7 +78,7 @@ def test_checkpoints_are_thinned_to_their_memory_cap_keeping_the_start_and_the_l
     lab = make_lab()
     do(lab, command="forward", seconds=300)
     assert sum(len(c.snapshot) for c in lab.checkpoints) <= 40_000
-    assert lab.checkpoints[0].time == 0 and lab.checkpoints[-1].time == 300_000
+    assert lab.checkpoints[0].time == 0 and lab.checkpoints[-1].time >= 300_000 - MAX_CHECKPOINT_EVERY_MS
     exact = lab.sim.snapshot()
     do(lab, command="seek", time_ms=123_456)
     do(lab, command="seek", time_ms=300_000)
