@@ -9,7 +9,9 @@ No lab holds the event loop: each tick gives the simulations together at most
 ``SIMULATION_SHARE`` of a frame interval, split between the labs it advances,
 and a lab that needs more runs slower than its speed and says so. A jump ahead
 or a rewind that does not fit in one slice goes on over the next ticks, and
-``execute`` answers its sender when it is done.
+``execute`` answers its sender when it is done. A checkpoint, and the copy a
+fork starts from, are frozen in a worker thread while their lab is held: it
+does not advance and commands to it wait (the loop serves everyone else).
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .commands import Command, CommandError
-from .lab import Job, Lab
+from .lab import Job, Lab, freeze, thaw
 from .scenario import Scenario
 
 logger = logging.getLogger(__name__)
@@ -73,17 +76,19 @@ class Engine:
         self.since_full: dict[str, int] = {}
         #: jobs (a jump ahead, a rewind) whose senders wait for their answer, by lab
         self.waiting: dict[str, list[tuple[Job, asyncio.Future[str]]]] = {}
+        #: labs held while their simulation is frozen in the freezer thread, and what ends the hold
+        self.holds: dict[str, asyncio.Future[None]] = {}
+        self.freezer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coordlab-freezer")
+        self.background: set[asyncio.Task[None]] = set()
 
     # -- labs ----------------------------------------------------------------
 
     def start_lab(self, scenario: Scenario, seed: int | None = None, lab_id: str | None = None) -> Lab:
-        lab_id = lab_id or new_lab_id()
-        lab = Lab(lab_id, scenario, seed)
-        self.labs[lab_id] = lab
-        return lab
+        return self.add_lab(Lab(lab_id or new_lab_id(), scenario, seed))
 
     def add_lab(self, lab: Lab) -> Lab:
-        """Run a lab built elsewhere (one restored from its saved state)."""
+        """Run a lab (built here, elsewhere, or restored from its saved state)."""
+        lab.defer_checkpoints = True
         self.labs[lab.id] = lab
         return lab
 
@@ -107,6 +112,8 @@ class Engine:
         or raises ``CommandError``. A jump ahead or a rewind that is not done by then goes on
         as the lab's job (``execute`` waits for it)."""
         lab = self.lab(lab_id)
+        if lab_id in self.holds:
+            raise CommandError("Wait a moment: the lab is taking a checkpoint.")
         try:
             return lab.apply(command, time.perf_counter() + COMMAND_SLICE_S)
         except CommandError:
@@ -118,6 +125,7 @@ class Engine:
     async def execute(self, lab_id: str, command: Command) -> str:
         """Apply ``command`` and answer when it is done: a jump ahead or a rewind goes on over
         the next ticks (the loop serves everyone else meanwhile) and is answered at its end."""
+        await self._unheld(lab_id)
         lab = self.lab(lab_id)
         before = lab.job
         text = self.submit(lab_id, command)
@@ -128,6 +136,57 @@ class Engine:
         answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.waiting.setdefault(lab_id, []).append((job, answer))
         return await answer
+
+    # -- holding a lab while its simulation is frozen in another thread ------------------------
+
+    async def _unheld(self, lab_id: str) -> None:
+        """Wait until nothing holds the lab."""
+        while (hold := self.holds.get(lab_id)) is not None:
+            await asyncio.shield(hold)
+
+    def _hold(self, lab_id: str) -> None:
+        self.holds[lab_id] = asyncio.get_running_loop().create_future()
+
+    def _release(self, lab_id: str) -> None:
+        hold = self.holds.pop(lab_id, None)
+        if hold is not None and not hold.done():
+            hold.set_result(None)
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def _take_checkpoint(self, lab_id: str, lab: Lab) -> None:
+        """Freeze the lab's simulation in the freezer thread (the lab is held meanwhile) and keep it
+        as the checkpoint the lab stopped at."""
+        sim = lab.sim
+        try:
+            frozen, cost_s = await asyncio.get_running_loop().run_in_executor(self.freezer, _timed_freeze, sim)
+            if lab.sim is sim:
+                lab.add_checkpoint(frozen, cost_s)
+        except Exception:
+            logger.exception("could not take a checkpoint of lab %s; it takes one itself", lab_id)
+            lab.defer_checkpoints = False
+            lab.checkpoint_due = False
+        finally:
+            self._release(lab_id)
+
+    async def fork(self, lab_id: str, new_id: str) -> Lab:
+        """A copy of a lab as it is now (``Lab.fork``), its simulation copied off the loop."""
+        await self._unheld(lab_id)
+        lab = self.lab(lab_id)
+        self._hold(lab_id)
+        try:
+            loop = asyncio.get_running_loop()
+            frozen, _ = await loop.run_in_executor(self.freezer, _timed_freeze, lab.sim)
+            # The lab's fields as they were frozen (held, it did not change); the copy gets a
+            # simulation of its own below.
+            copy = lab.fork(new_id, lab.sim)
+        finally:
+            self._release(lab_id)
+        copy.sim = await loop.run_in_executor(None, thaw, frozen)
+        return copy
 
     def _settle(self, lab_id: str) -> None:
         """Answer the senders of a lab's jobs that are done."""
@@ -190,7 +249,11 @@ class Engine:
             if lab is None:
                 continue
             try:
-                lab.advance(wall_ms, time.perf_counter() + share)
+                if lab_id not in self.holds:
+                    lab.advance(wall_ms, time.perf_counter() + share)
+                    if lab.checkpoint_due:
+                        self._hold(lab_id)
+                        self._in_background(self._take_checkpoint(lab_id, lab))
                 self._settle(lab_id)
                 if self.rendered.get(lab_id) == lab.version or lab_id not in self.viewers:
                     continue
@@ -218,3 +281,10 @@ class Engine:
             return list(fragments)
         self.since_full[lab_id] = since
         return [new for new, old in zip(fragments, previous, strict=True) if new != old]
+
+
+def _timed_freeze(sim: Any) -> tuple[bytes, float]:
+    """``freeze(sim)`` and the seconds it took (run in the freezer thread)."""
+    started = time.perf_counter()
+    frozen = freeze(sim)
+    return frozen, time.perf_counter() - started

@@ -18,6 +18,9 @@ other than play, pause, speed and reset. A lab that cannot keep up with its
 speed runs slower and says so (``pace``). Checkpoints are kept in memory as
 compressed pickles (ten times faster to take than the JSON snapshot) and
 take at most ``MAX_CHECKPOINT_BYTES``; only a saved lab is turned into JSON.
+A lab with ``defer_checkpoints`` set (the engine's) does not take a due
+checkpoint itself: it stops at it (``checkpoint_due``) until the engine has
+frozen the simulation off the event loop and handed it to ``add_checkpoint``.
 """
 
 from __future__ import annotations
@@ -123,6 +126,7 @@ class Lab:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.version = 0
+        self.defer_checkpoints = False
         self._begin()
 
     # -- state ----------------------------------------------------------
@@ -139,6 +143,7 @@ class Lab:
         self._carry = 0.0
         self._checkpoint_every = CHECKPOINT_EVERY_MS
         self._simulated_s = 0.0  # CPU time spent simulating since the latest checkpoint
+        self.checkpoint_due = False
         self.job: Job | None = None
         self.pace = 1.0  # virtual seconds per wall second over the last second of play
         self._pace_window = [0.0, 0.0]  # wall ms and virtual ms since the window began
@@ -193,7 +198,7 @@ class Lab:
     def _run_to(self, time: int, deadline: float | None = None) -> bool:
         """Run the simulation to ``time``, taking checkpoints on the way; False if the deadline
         came first (the simulation stands at its last event then)."""
-        while True:
+        while not self.checkpoint_due:
             boundary = self.checkpoints[-1].time + self._checkpoint_every
             goal = boundary if boundary <= time else time
             started = perf_counter()
@@ -204,14 +209,24 @@ class Lab:
                 return False
             if goal != boundary:
                 return True
-            self._checkpoint()
+            if self.defer_checkpoints:
+                self.checkpoint_due = True
+            else:
+                self._checkpoint()
+        return False
 
     def _checkpoint(self) -> None:
+        started = perf_counter()
+        frozen = freeze(self.sim)
+        self.add_checkpoint(frozen, perf_counter() - started)
+
+    def add_checkpoint(self, frozen: bytes, cost_s: float) -> None:
+        """Keep ``frozen`` (``freeze`` of the simulation as it is now, which took ``cost_s``) as a
+        checkpoint, and go on."""
         sim = self.sim
         span_ms = sim.now - self.checkpoints[-1].time if self.checkpoints else 0
-        started = perf_counter()
-        self.checkpoints.append(Checkpoint(sim.now, sim.processed, len(self.log), freeze(sim)))
-        cost_s = perf_counter() - started
+        self.checkpoints.append(Checkpoint(sim.now, sim.processed, len(self.log), frozen))
+        self.checkpoint_due = False
         # Where checkpoints fall changes nothing in the simulation, only how far a rewind replays.
         # The next one comes once simulating has cost 1/CHECKPOINT_SHARE times what this one did,
         # at the pace (virtual ms per CPU second) of the span just simulated.
@@ -396,13 +411,14 @@ class Lab:
         logged, message = self.scenario.actions.check(self.sim, op, fields)
         return self._record({"command": "act", **logged}, message)
 
-    def fork(self, lab_id: str) -> Lab:
+    def fork(self, lab_id: str, sim: Simulation | None = None) -> Lab:
         """A copy of this lab as it is now, history included, under another id; the two go
-        their own ways from here."""
+        their own ways from here. ``sim`` is a copy of the simulation made already (else one
+        is made now)."""
         copy = Lab.__new__(Lab)
         copy.__dict__.update(self.__dict__)
         copy.id = lab_id
-        copy.sim = thaw(freeze(self.sim))
+        copy.sim = sim if sim is not None else thaw(freeze(self.sim))
         copy.job = None
         copy._pace_window = [0.0, 0.0]
         copy.log = list(self.log)
@@ -497,6 +513,8 @@ class Lab:
         lab._carry = float(state["carry"])
         lab._checkpoint_every = int(state["checkpoint_every"])
         lab._simulated_s = 0.0
+        lab.checkpoint_due = False
+        lab.defer_checkpoints = False
         lab.job = None
         lab.pace, lab._pace_window = lab.speed, [0.0, 0.0]
         applied = lab._replayed if lab.rewound else len(lab.log)

@@ -21,12 +21,10 @@ watched for the longest; if every lab it runs is watched, it refuses with
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextvars
 import json
 import logging
 import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -37,22 +35,21 @@ from django.utils import timezone
 
 from coordlab.frames import render_frame
 
-from . import registry
+from . import collector, registry
 from .commands import Command
 from .engine import Engine, UnknownLab, new_lab_id
 from .fanout import Fanout, Viewer, group_name
-from .lab import Lab, snapshot_text
+from .lab import Lab
 from .ownership import Leases, LocalLeases, RedisLeases
+from .packing import Packer, unpack
 from .peers import Peers
 
 __all__ = ["LabsFull", "Runtime", "UnknownLab", "get_runtime", "save_all_labs"]
 
 logger = logging.getLogger(__name__)
 
+TIDY_EVERY_S = 2.0  # how often young garbage is collected and the survivors frozen
 VIEW_FRESH_S = 2.0  # how long a copy of a lab another process runs serves pages before it is read again
-
-#: a stored simulation snapshot that starts with this is zlib-compressed and base64-encoded
-PACKED = "zlib:"
 
 
 class LabsFull(Exception):
@@ -61,18 +58,6 @@ class LabsFull(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"The server is full: it runs {limit} labs and every one of them is being watched. "
                          "Try again in a few minutes, or ask your instructor.")
-
-
-def pack(snapshot: str) -> str:
-    """A simulation snapshot (JSON text) as stored: about a fifteenth of its size."""
-    return PACKED + base64.b64encode(zlib.compress(snapshot.encode(), 1)).decode("ascii")
-
-
-def unpack(stored: str) -> str:
-    """The snapshot that ``pack`` stored (plain JSON text is taken as it is)."""
-    if stored.startswith(PACKED):
-        return zlib.decompress(base64.b64decode(stored[len(PACKED):])).decode()
-    return stored
 
 
 def _refresh_connections() -> None:
@@ -84,11 +69,12 @@ def _refresh_connections() -> None:
             connection.close_if_unusable_or_obsolete()
 
 
-def _store(rows: list[tuple[str, dict[str, Any], bytes | None]]) -> list[str]:
+def _store(rows: list[tuple[str, dict[str, Any], bytes | None]], packer: Packer) -> list[str]:
     """Write labs' states to their records (in the runtime's saver thread: the JSON text and
-    the compression are CPU work, kept off the loop). A row's third item is the frozen
-    checkpoint to store as the lab's snapshot, or None to keep the stored one. Returns the ids
-    of the records updated (a lab whose record is not there yet, or any more, is not)."""
+    the compression are CPU work, kept off the loop, and a snapshot is packed in the packer's
+    process). A row's third item is the frozen checkpoint to store as the lab's snapshot, or
+    None to keep the stored one. Returns the ids of the records updated (a lab whose record is
+    not there yet, or any more, is not)."""
     from coordlab.models import LabRecord
 
     written = []
@@ -98,7 +84,7 @@ def _store(rows: list[tuple[str, dict[str, Any], bytes | None]]) -> list[str]:
             fields: dict[str, Any] = {"state": json.dumps(state, separators=(",", ":")),
                                       "virtual_time_ms": state["time"], "saved_at": timezone.now()}
             if snapshot is not None:
-                fields["snapshot"] = pack(snapshot_text(snapshot))
+                fields["snapshot"] = packer.pack(snapshot)
             try:
                 if LabRecord.objects.filter(id=lab_id).update(**fields):
                     written.append(lab_id)
@@ -147,6 +133,7 @@ class Runtime:
         # and not on the thread that asgiref shares between requests, which a request may be
         # holding while it waits for the loop (and so for a save).
         self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coordlab-saver")
+        self.packer = Packer()
         self._opening: dict[str, asyncio.Future[Lab]] = {}
 
     async def start(self) -> None:
@@ -158,6 +145,7 @@ class Runtime:
         self.tasks.append(asyncio.create_task(self.peers.run(), context=contextvars.Context()))
         # A context of its own: the saver outlives the request that happened to start the runtime.
         self.tasks.append(asyncio.create_task(self._save_periodically(), context=contextvars.Context()))
+        self.tasks.append(asyncio.create_task(self._tidy_periodically(), context=contextvars.Context()))
 
     async def stop(self) -> None:
         """Stop the tasks, then save every lab that changed since its last save."""
@@ -172,6 +160,8 @@ class Runtime:
             await self.leases.close()
         await asyncio.get_running_loop().run_in_executor(self._saver, connections.close_all)
         self._saver.shutdown(wait=False)
+        self.engine.freezer.shutdown(wait=False)
+        self.packer.shutdown()
         await self.fanout.stop()
 
     # -- saving ------------------------------------------------------------------
@@ -185,6 +175,12 @@ class Runtime:
                 await self.evict_idle(settings.COORDLAB_IDLE_EVICT_S)
             except Exception:
                 logger.exception("saving labs failed; trying again in %g s", every)
+
+    async def _tidy_periodically(self) -> None:
+        """Keep the garbage collector's full collections rare (see ``coordlab.labs.collector``)."""
+        while True:
+            await asyncio.sleep(TIDY_EVERY_S)
+            collector.tidy()
 
     async def evict_idle(self, idle_s: float) -> list[str]:
         """Put away labs nobody has watched for ``idle_s`` seconds: saved first, then dropped
@@ -267,7 +263,7 @@ class Runtime:
             return len(written)
 
     async def _store(self, rows: list[tuple[str, dict[str, Any], bytes | None]]) -> list[str]:
-        return await asyncio.get_running_loop().run_in_executor(self._saver, _store, rows)
+        return await asyncio.get_running_loop().run_in_executor(self._saver, _store, rows, self.packer)
 
     async def save(self, lab_id: str) -> None:
         """Save one lab now if it changed (before evicting it, say)."""
@@ -373,7 +369,10 @@ class Runtime:
 
         source = await self.open_lab(lab_id)
         await self.make_room()
-        copy = self.engine.add_lab(source.fork(new_lab_id()))
+        if lab_id in self.engine.labs:  # it runs here: copied while held, off the loop
+            copy = self.engine.add_lab(await self.engine.fork(lab_id, new_lab_id()))
+        else:  # a copy of another process's latest save: nothing runs it here
+            copy = self.engine.add_lab(source.fork(new_lab_id()))
         await self.leases.claim(copy.id)
         await LabRecord.objects.acreate(id=copy.id, scenario_slug=copy.scenario.slug, seed=copy.seed)
         return copy

@@ -335,7 +335,7 @@ async def test_a_state_that_cannot_be_restored_starts_the_lab_again_and_says_so(
 
 
 def test_snapshots_are_packed_small_and_plain_text_still_reads():
-    from coordlab.labs.runtime import pack, unpack
+    from coordlab.labs.packing import pack, unpack
 
     text = json.dumps({"nodes": ["z1"] * 1000})
     assert unpack(pack(text)) == text and len(pack(text)) < len(text) / 10

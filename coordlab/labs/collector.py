@@ -1,0 +1,35 @@
+"""Keeping Python's cyclic garbage collector from pausing every lab at once.
+
+A full collection looks at every object the process holds, and a Kafka lab that
+ran for minutes holds millions (its records): one took 100–150 ms on this
+machine, long enough for every viewer of every lab to miss frames, and the
+collector starts one whenever the heap has grown by a quarter. So every few
+seconds the runtime collects the young generations (cheap) and then moves
+everything that survived into the collector's permanent generation
+(``gc.freeze``), which full collections skip. Frozen objects are still freed the
+moment nothing refers to them; only garbage in reference cycles waits, until the
+full collection the runtime runs every ``FULL_EVERY_S`` seconds (one pause, on
+purpose and rarely, instead of many).
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+
+FULL_EVERY_S = 600.0
+
+_last_full = time.monotonic()
+
+
+def tidy() -> None:
+    """Collect the young generations and freeze the survivors; now and then, a full collection."""
+    global _last_full
+    now = time.monotonic()
+    if now - _last_full >= FULL_EVERY_S:
+        _last_full = now
+        gc.unfreeze()
+        gc.collect()
+    else:
+        gc.collect(1)
+    gc.freeze()
