@@ -10,16 +10,23 @@ everything that survived into the collector's permanent generation
 moment nothing refers to them; only garbage in reference cycles waits, until the
 full collection the runtime runs every ``FULL_EVERY_S`` seconds (one pause, on
 purpose and rarely, instead of many).
+
+Memory freed by then is handed back to the operating system (glibc keeps freed
+heap pages otherwise, so a flood or a closed lab would leave the process large).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import time
 
 FULL_EVERY_S = 600.0
 
 _last_full = time.monotonic()
+_libc_name = ctypes.util.find_library("c")
+_malloc_trim = getattr(ctypes.CDLL(_libc_name), "malloc_trim", None) if _libc_name else None
 
 
 def tidy() -> None:
@@ -33,3 +40,5 @@ def tidy() -> None:
     else:
         gc.collect(1)
     gc.freeze()
+    if _malloc_trim is not None:
+        _malloc_trim(0)
