@@ -26,6 +26,7 @@ consumer asks for no channel-layer channel at all.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from typing import Any
@@ -76,6 +77,8 @@ FLOODING = (f"Too many messages: this connection sent far more than the limit an
 #: one budget per browser session (its stable owner token; a socket without one has its own) and
 #: one per network address, for every socket in this process
 SESSIONS = Budgets(COMMANDS_PER_SECOND, COMMAND_BURST)
+#: a socket without a session gets a budget key of its own (never reused, unlike ``id()``)
+SOCKET_NUMBERS = itertools.count(1)
 ADDRESSES = Budgets(ADDRESS_COMMANDS_PER_SECOND, ADDRESS_COMMAND_BURST)
 
 
@@ -124,7 +127,7 @@ class LabSocket(AsyncWebsocketConsumer):
         self.person = await person(self.scope.get("session"), self.scope.get("user"))
         # A socket without a session still gets no more than one browser's budget.
         self.draws = [(ADDRESSES, client_address(self.scope)),
-                      (SESSIONS, self.person.owner or f"socket:{id(self)}")]
+                      (SESSIONS, self.person.owner or f"socket:{next(SOCKET_NUMBERS)}")]
         self.patience = TokenBucket(REFUSALS_PER_SECOND, REFUSAL_BURST)
         self.last_notice = 0.0
         try:

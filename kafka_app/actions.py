@@ -150,6 +150,8 @@ def check_publish(sim: Simulation, fields: dict[str, Any]) -> tuple[dict[str, An
         raise CommandError("Publish through the web producer, or a terminal's (named terminal- and four "
                            "lowercase letters or digits).")
     node = sim.nodes.get(producer)
+    if node is not None and not isinstance(node, Publisher):
+        raise CommandError(f"{producer} is not a producer here: name another one.")
     if node is not None and not node.alive:
         raise CommandError(f"The producer {producer} is down: restart it first.")
     topic = _topic(sim, fields)

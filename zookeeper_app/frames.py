@@ -56,7 +56,10 @@ def context(lab: Lab) -> dict[str, Any]:
         "actors": [_actor(sim, node, positions) for node in sim.nodes.values() if not isinstance(node, ZkServer)],
         "links": [link_view(sim, a.name, b.name, positions) for a, b in combinations(servers, 2)],
         "sessions_lines": _session_lines(sim, positions),
-        "messages": [_message(sim, m, positions) for m in sim.network.in_flight.values()],
+        # A message to a name that is no machine of the picture (data typed into the console that an
+        # app server takes for the master's address, say) is not drawn: it has nowhere to go.
+        "messages": [_message(sim, m, positions) for m in sim.network.in_flight.values()
+                     if m.src in positions and m.dst in positions],
         "legend": LEGEND,
         "trees": _trees(servers, sim.now),
         "reference": reference.name if reference else "",

@@ -29,7 +29,7 @@ def context(lab: Lab) -> dict[str, Any]:
         "machines": [_machine(node, positions) for node in sim.nodes.values()],
         "links": [link_view(sim, a, b, positions) for a, b in combinations(sim.nodes, 2)],
         "messages": [{**message_view(sim, m, positions), "kind": m.kind.lower()}
-                     for m in sim.network.in_flight.values()],
+                     for m in sim.network.in_flight.values() if m.src in positions and m.dst in positions],
         "timeline": timeline(sim, TIMELINE_LENGTH),
         "lost": _lost(sim),
         "machine_names": list(sim.nodes),

@@ -17,6 +17,9 @@ from coordlab.access import OWNER
 from coordlab.asgi import application
 from coordlab.consumers import CLOSE_FLOODING, CLOSE_FULL
 from coordlab.frames import render_frame
+from coordlab.labs.commands import CommandError, from_data
+from coordlab.labs.lab import Lab
+from coordlab.labs.registry import get
 from coordlab.labs.runtime import LabsFull
 from coordlab.models import LabRecord
 from tests.web.test_access import student
@@ -300,3 +303,23 @@ async def test_a_terminal_cannot_stop_someone_elses_consumer_but_stops_its_own(r
     assert joined["ok"], joined
     assert (await request(command="act", op="leave", member="terminal-ab12"))["ok"]
     await terminal.disconnect()
+
+
+# -- found by the fuzz ----------------------------------------------------------------------
+
+
+def test_a_publish_under_a_consumers_name_is_refused_not_a_crash():
+    lab = Lab("fuzz", get("kafka-groups"))
+    lab.apply(from_data({"command": "act", "op": "join", "member": "terminal-ab12", "group": "g", "topic": "events"}))
+    with pytest.raises(CommandError, match="terminal-ab12 is not a producer"):
+        lab.apply(from_data({"command": "act", "op": "publish", "producer": "terminal-ab12", "topic": "events",
+                             "value": "v"}))
+
+
+def test_a_master_address_typed_into_the_console_does_not_break_the_picture():
+    lab = Lab("fuzz", get("master-election"))
+    lab.advance(8_000)
+    lab.apply(from_data({"command": "console", "op": "set", "path": "/clusterx/master_ip", "data": "10.0.0.1"}))
+    for _ in range(40):
+        lab.advance(100)
+        render_frame(lab)  # app servers ask a machine that is not in the picture
