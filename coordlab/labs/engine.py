@@ -46,6 +46,8 @@ MIN_SLICE_S = 0.001
 #: a tick never advances a lab by more wall time than this (ms): after a stall the labs
 #: lose the time they missed instead of catching up in one long burst
 MAX_TICK_MS = 250.0
+#: a tick longer than this is logged (seconds)
+SLOW_TICK_S = 0.15
 #: how long a command may run at once (a jump ahead or a rewind that needs more goes on in ticks)
 COMMAND_SLICE_S = 0.010
 Publish = Callable[[str, int, list[str]], Awaitable[None]]  # lab id, frame seq, the frame's fragments
@@ -80,6 +82,7 @@ class Engine:
         self.holds: dict[str, asyncio.Future[None]] = {}
         self.freezer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coordlab-freezer")
         self.background: set[asyncio.Task[None]] = set()
+        self.slowest: tuple[str, float] = ("", 0.0)  # the lab that took longest in the latest tick, ms
 
     # -- labs ----------------------------------------------------------------
 
@@ -223,19 +226,25 @@ class Engine:
     # -- the loop ------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Tick forever at the frame rate, catching up on wall time if a tick is late."""
+        """Tick forever at the frame rate. A late tick advances the labs by the wall time it
+        missed (up to ``MAX_TICK_MS``), and the ticks after it keep the rate: no burst of
+        frames to catch up. A tick that took longer than ``SLOW_TICK_S`` is logged, with the
+        lab that took longest."""
         last = self.clock()
         deadline = last
         while True:
             deadline += self.interval
             await asyncio.sleep(max(0.0, deadline - self.clock()))
             now = self.clock()
-            if now - deadline > 1.0:
-                deadline = now  # we were stalled; do not try to catch up with a burst
+            if now - deadline > self.interval:
+                deadline = now
             try:
                 await self.tick(min(MAX_TICK_MS, (now - last) * 1000.0))
             except Exception:  # a failed publish must not stop every lab of the process
                 logger.exception("a tick failed; the engine goes on")
+            took = self.clock() - now
+            if took > SLOW_TICK_S:
+                logger.warning("a tick took %.0f ms; lab %s took %.0f ms of it", took * 1000, *self.slowest)
             last = now
 
     async def tick(self, wall_ms: float) -> None:
@@ -244,10 +253,12 @@ class Engine:
         busy = [lab_id for lab_id in self.waiting if lab_id not in self.viewers]
         active = list(self.viewers) + busy
         share = max(MIN_SLICE_S, self.interval * SIMULATION_SHARE / max(1, len(active)))
+        self.slowest = ("", 0.0)
         for lab_id in active:
             lab = self.labs.get(lab_id)
             if lab is None:
                 continue
+            started = time.perf_counter()
             try:
                 if lab_id not in self.holds:
                     lab.advance(wall_ms, time.perf_counter() + share)
@@ -270,6 +281,9 @@ class Engine:
             seq = self.frame_seq.get(lab_id, 0) + 1
             self.frame_seq[lab_id] = seq
             await self.publish(lab_id, seq, frame)
+            took_ms = (time.perf_counter() - started) * 1000
+            if took_ms > self.slowest[1]:
+                self.slowest = (lab_id, took_ms)
 
     def changed_fragments(self, lab_id: str, fragments: list[str]) -> list[str]:
         """The frame to send: every fragment now and then, otherwise only the changed ones."""
