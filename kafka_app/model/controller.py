@@ -345,11 +345,14 @@ def write_states(b: Broker, sim: Simulation, c: ControllerState, changes: dict[s
 
 
 def write_ops(b: Broker, sim: Simulation, c: ControllerState, ops: list[Any], batch: Batch,
-              states: dict[str, LeaderIsr], topics: dict[str, TopicInfo], notify: list[str] | None = None) -> None:
-    """One multi for a topic-level change; ``notify``: partitions to tell about (default: the new states)."""
+              states: dict[str, LeaderIsr], topics: dict[str, TopicInfo], notify: list[str] | None = None,
+              configs: dict[str, dict[str, str]] | None = None) -> None:
+    """One multi for a topic-level change; ``notify``: partitions to tell about (default: the new states).
+    ``topics`` replace the controller's topics once written; ``configs`` replace only their configs
+    (a change of config must not undo partitions added while it was being written)."""
     batch_id = open_batch(c, batch, list(states) if notify is None else notify)
     b.zk(sim, MultiRequest([CheckRequest(EPOCH, c.epoch_version), *ops]),
-         {"op": "write", "batch": batch_id, "states": states, "topics": topics})
+         {"op": "write", "batch": batch_id, "states": states, "topics": topics, "configs": configs or {}})
 
 
 def written(b: Broker, sim: Simulation, c: ControllerState, purpose: dict[str, Any], code: Code, result: Any) -> None:
@@ -373,6 +376,9 @@ def written(b: Broker, sim: Simulation, c: ControllerState, purpose: dict[str, A
         return
     for topic, info in purpose.get("topics", {}).items():
         c.topics[topic] = info
+    for topic, config in purpose.get("configs", {}).items():
+        if topic in c.topics:
+            c.topics[topic] = TopicInfo(c.topics[topic].assignment, config)
     for name, state in purpose["states"].items():
         previous = c.partitions.get(name)
         state.zk_version = previous.zk_version + 1 if previous is not None and purpose.get("topics") is None else 0
@@ -609,6 +615,9 @@ def create_partitions(b: Broker, sim: Simulation, message: Message) -> None:
         error, text = InvalidPartitionsError.errno or 0, (
             f"Topic currently has {len(info.assignment)} partitions, which is higher than or equal to the "
             f"requested {total}.")
+    elif len(info.assignment["0"]) > len(c.live):  # as AdminUtils.assignReplicasToBrokers refuses
+        error, text = InvalidReplicationFactorError.errno or 0, (
+            f"Replication factor: {len(info.assignment['0'])} larger than available brokers: {len(c.live)}.")
     if error or c is None or info is None:
         sim.send(b.name, message.src, "CreatePartitionsResponse", request=body["request"], error=error, message=text)
         return
@@ -643,13 +652,13 @@ def alter_configs(b: Broker, sim: Simulation, message: Message) -> None:
     if error or c is None or info is None or config is None:
         sim.send(b.name, message.src, "AlterConfigsResponse", request=body["request"], error=error, message=problem)
         return
-    new_info = TopicInfo(info.assignment, config.as_kafka())
+    new_config = config.as_kafka()
     changed = ", ".join(f"{k}={v}" for k, v in body["configs"].items())
     sim.trace(b.name, "config_changed", f"The controller changes {topic}'s config: {changed}.", topic=topic,
               configs=dict(body["configs"]))
     reply = {"to": message.src, "kind": "AlterConfigsResponse",
              "body": {"request": body["request"], "error": 0, "message": ""}}
-    data = json.dumps({"version": 1, "config": new_info.config}).encode()
+    data = json.dumps({"version": 1, "config": new_config}).encode()
     replicas_told = [log_name(topic, int(p)) for p in info.assignment if log_name(topic, int(p)) in c.partitions]
-    write_ops(b, sim, c, [SetDataRequest(f"/config/topics/{topic}", data)], Batch(1, reply=reply), {},
-              {topic: new_info}, notify=replicas_told)
+    write_ops(b, sim, c, [SetDataRequest(f"/config/topics/{topic}", data)], Batch(1, reply=reply), {}, {},
+              notify=replicas_told, configs={topic: new_config})

@@ -323,3 +323,30 @@ def test_a_master_address_typed_into_the_console_does_not_break_the_picture():
     for _ in range(40):
         lab.advance(100)
         render_frame(lab)  # app servers ask a machine that is not in the picture
+
+
+def test_a_config_change_right_after_new_partitions_keeps_the_partitions():
+    lab = Lab("fuzz", get("kafka-groups"))
+    lab.advance(2_000)
+    lab.apply(from_data({"command": "act", "op": "add_partitions", "topic": "events", "partitions": 5}))
+    lab.apply(from_data({"command": "act", "op": "set_retention", "topic": "events", "retention_ms": 60000}))
+    for _ in range(50):
+        lab.advance(100)
+    controller = next(node for node in lab.sim.nodes.values() if getattr(node, "controller", None) is not None)
+    topic = controller.controller.topics["events"]
+    assert len(topic.assignment) == 5 and topic.config["retention.ms"] == "60000"
+
+
+def test_more_partitions_than_live_brokers_can_hold_are_refused_as_kafka_does():
+    lab = Lab("fuzz", get("kafka-groups"))
+    lab.advance(2_000)
+    lab.apply(from_data({"command": "crash", "node": "b2"}))
+    lab.apply(from_data({"command": "crash", "node": "b3"}))
+    lab.advance(15_000)
+    lab.apply(from_data({"command": "act", "op": "add_partitions", "topic": "events", "partitions": 6}))
+    refusals: set[str] = set()
+    for _ in range(300):  # the admin client first finds the controller among the brokers left
+        lab.advance(100)
+        refusals |= {event.text for event in lab.sim.trace_log.events if event.kind == "admin_refused"}
+    assert refusals == {"The controller refused: InvalidReplicationFactorError (Replication factor: 3 larger "
+                        "than available brokers: 1.)."}
