@@ -221,6 +221,19 @@ class PartitionLog:
                 return found
         return found
 
+    def record_at(self, offset: int) -> Record | None:
+        """The record at ``offset``, if the log holds it. Offsets in a segment are consecutive
+        until compaction leaves gaps, so this is mostly one index, else a bisection."""
+        index = bisect_right(self.segments, offset, key=lambda segment: segment.base_offset) - 1
+        if index < 0:
+            return None
+        records = self.segments[index].records
+        guess = offset - records[0].offset if records else -1
+        if 0 <= guess < len(records) and records[guess].offset == offset:
+            return records[guess]
+        found = bisect_left(records, offset, key=lambda r: r.offset)
+        return records[found] if found < len(records) and records[found].offset == offset else None
+
     def all_records(self) -> list[Record]:
         return [record for segment in self.segments for record in segment.records]
 
