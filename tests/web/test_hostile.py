@@ -23,6 +23,7 @@ from coordlab.labs.registry import get
 from coordlab.labs.runtime import LabsFull
 from coordlab.models import LabRecord
 from tests.web.test_access import student
+from tests.web.test_consumer import next_matching
 from tests.web.test_identity import classroom_lab
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,16 +44,6 @@ async def connect(lab_id: str, *headers: tuple[bytes, bytes], path: str = "") ->
     connected, code = await communicator.connect(timeout=5)
     assert connected, code
     return communicator
-
-
-async def next_matching(communicator: WebsocketCommunicator, needle: str, timeout: float = 5) -> str:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        remaining = deadline - asyncio.get_running_loop().time()
-        assert remaining > 0, f"no message containing {needle!r}"
-        text = await communicator.receive_from(timeout=remaining)
-        if needle in text:
-            return text
 
 
 async def send(communicator: WebsocketCommunicator, raw: str, timeout: float = 5) -> str:
@@ -95,7 +86,7 @@ async def test_commands_wait_for_a_running_jump_and_say_why(runtime):
     lab = await runtime.start_lab("kafka-activity")
     first, second = await connect(lab.id), await connect(lab.id)
     await first.send_to(text_data='{"command": "forward", "seconds": 300}')
-    await next_matching(second, "jumping ahead to")
+    await next_matching(second, "jumping ahead to", timeout=5)
     notice = await send(second, '{"command": "crash", "node": "b1"}')
     assert "Wait a moment: the lab is jumping ahead" in notice
     assert "Paused" in await send(second, '{"command": "pause"}')  # pause, play and speed are taken
