@@ -9,9 +9,11 @@ No lab holds the event loop: each tick gives the simulations together at most
 ``SIMULATION_SHARE`` of a frame interval, split between the labs it advances,
 and a lab that needs more runs slower than its speed and says so. A jump ahead
 or a rewind that does not fit in one slice goes on over the next ticks, and
-``execute`` answers its sender when it is done. A checkpoint, and the copy a
-fork starts from, are frozen in a worker thread while their lab is held: it
-does not advance and commands to it wait (the loop serves everyone else).
+``execute`` answers its sender when it is done. A checkpoint is frozen in a
+forked child process (``coordlab.labs.forking``): the lab is held only while
+the process forks, and goes on at once. The copy a fork of a lab starts from
+is frozen in a worker thread while the lab is held: it does not advance and
+commands to it wait (the loop serves everyone else).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from . import forking
 from .commands import Command, CommandError
 from .lab import Job, Lab, freeze, thaw
 from .scenario import Scenario
@@ -81,6 +84,7 @@ class Engine:
         #: labs held while their simulation is frozen in the freezer thread, and what ends the hold
         self.holds: dict[str, asyncio.Future[None]] = {}
         self.freezer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coordlab-freezer")
+        self.freezing: set[str] = set()  # labs whose checkpoint is being frozen
         self.background: set[asyncio.Task[None]] = set()
         self.slowest: tuple[str, float] = ("", 0.0)  # the lab that took longest in the latest tick, ms
 
@@ -161,19 +165,30 @@ class Engine:
         task.add_done_callback(self.background.discard)
 
     async def _take_checkpoint(self, lab_id: str, lab: Lab) -> None:
-        """Freeze the lab's simulation in the freezer thread (the lab is held meanwhile) and keep it
-        as the checkpoint the lab stopped at."""
+        """Freeze the lab's simulation as it stands at its checkpoint and keep it: in a forked
+        child, the lab going on as soon as it has forked; else in the freezer thread, the lab
+        held until it is done."""
         sim = lab.sim
+        loop = asyncio.get_running_loop()
         try:
-            frozen, cost_s = await asyncio.get_running_loop().run_in_executor(self.freezer, _timed_freeze, sim)
-            if lab.sim is sim:
-                lab.add_checkpoint(frozen, cost_s)
+            if forking.CAN_FORK:
+                position = lab.promise_checkpoint()
+                child = forking.freeze_in_child(sim)
+                self._release(lab_id)
+                frozen, cost_s = await loop.run_in_executor(self.freezer, forking.collect, child)
+                if lab.sim is sim:
+                    lab.add_checkpoint(frozen, cost_s, position)
+            else:
+                frozen, cost_s = await loop.run_in_executor(self.freezer, _timed_freeze, sim)
+                if lab.sim is sim:
+                    lab.add_checkpoint(frozen, cost_s)
         except Exception:
             logger.exception("could not take a checkpoint of lab %s; it takes one itself", lab_id)
             lab.defer_checkpoints = False
             lab.checkpoint_due = False
         finally:
             self._release(lab_id)
+            self.freezing.discard(lab_id)
 
     async def fork(self, lab_id: str, new_id: str) -> Lab:
         """A copy of a lab as it is now (``Lab.fork``), its simulation copied off the loop."""
@@ -262,7 +277,8 @@ class Engine:
             try:
                 if lab_id not in self.holds:
                     lab.advance(wall_ms, time.perf_counter() + share)
-                    if lab.checkpoint_due:
+                    if lab.checkpoint_due and lab_id not in self.freezing:
+                        self.freezing.add(lab_id)
                         self._hold(lab_id)
                         self._in_background(self._take_checkpoint(lab_id, lab))
                 self._settle(lab_id)

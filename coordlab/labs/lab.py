@@ -20,7 +20,9 @@ compressed pickles (ten times faster to take than the JSON snapshot) and
 take at most ``MAX_CHECKPOINT_BYTES``; only a saved lab is turned into JSON.
 A lab with ``defer_checkpoints`` set (the engine's) does not take a due
 checkpoint itself: it stops at it (``checkpoint_due``) until the engine has
-frozen the simulation off the event loop and handed it to ``add_checkpoint``.
+frozen the simulation off the event loop and handed it to ``add_checkpoint``,
+or promised it (``promise_checkpoint``: a forked copy of this moment is being
+frozen) so that the lab goes on meanwhile.
 """
 
 from __future__ import annotations
@@ -144,6 +146,7 @@ class Lab:
         self._checkpoint_every = CHECKPOINT_EVERY_MS
         self._simulated_s = 0.0  # CPU time spent simulating since the latest checkpoint
         self.checkpoint_due = False
+        self._promised: tuple[int, int, int] | None = None  # a checkpoint being frozen elsewhere
         self.job: Job | None = None
         self.pace = 1.0  # virtual seconds per wall second over the last second of play
         self._pace_window = [0.0, 0.0]  # wall ms and virtual ms since the window began
@@ -199,7 +202,8 @@ class Lab:
         """Run the simulation to ``time``, taking checkpoints on the way; False if the deadline
         came first (the simulation stands at its last event then)."""
         while not self.checkpoint_due:
-            boundary = self.checkpoints[-1].time + self._checkpoint_every
+            latest = self._promised[0] if self._promised is not None else self.checkpoints[-1].time
+            boundary = latest + self._checkpoint_every
             goal = boundary if boundary <= time else time
             started = perf_counter()
             reached = _sliced(partial(self.sim.run_until, goal), deadline)
@@ -220,13 +224,23 @@ class Lab:
         frozen = freeze(self.sim)
         self.add_checkpoint(frozen, perf_counter() - started)
 
-    def add_checkpoint(self, frozen: bytes, cost_s: float) -> None:
-        """Keep ``frozen`` (``freeze`` of the simulation as it is now, which took ``cost_s``) as a
-        checkpoint, and go on."""
-        sim = self.sim
-        span_ms = sim.now - self.checkpoints[-1].time if self.checkpoints else 0
-        self.checkpoints.append(Checkpoint(sim.now, sim.processed, len(self.log), frozen))
+    def promise_checkpoint(self) -> tuple[int, int, int]:
+        """The lab's position (virtual time, events run, log length) for a checkpoint that a copy
+        of this moment is frozen into elsewhere; the lab goes on meanwhile, and
+        ``add_checkpoint`` with the position keeps it."""
+        self._promised = (self.sim.now, self.sim.processed, len(self.log))
         self.checkpoint_due = False
+        return self._promised
+
+    def add_checkpoint(self, frozen: bytes, cost_s: float, position: tuple[int, int, int] | None = None) -> None:
+        """Keep ``frozen`` (``freeze`` of the simulation at ``position``, promised, or as it is now;
+        it took ``cost_s``) as a checkpoint, and go on."""
+        sim = self.sim
+        time, processed, log_length = position or (sim.now, sim.processed, len(self.log))
+        span_ms = time - self.checkpoints[-1].time if self.checkpoints else 0
+        self.checkpoints.append(Checkpoint(time, processed, log_length, frozen))
+        self.checkpoint_due = False
+        self._promised = None
         # Where checkpoints fall changes nothing in the simulation, only how far a rewind replays.
         # The next one comes once simulating has cost 1/CHECKPOINT_SHARE times what this one did,
         # at the pace (virtual ms per CPU second) of the span just simulated.
@@ -252,6 +266,7 @@ class Lab:
         else:
             assert job.sim is not None
             self.sim, job.sim = job.sim, None
+            self._promised = None  # frozen from the simulation just left
             self._replayed = job.log_index
             self._carry = 0.0
             self.playing = False
@@ -514,6 +529,7 @@ class Lab:
         lab._checkpoint_every = int(state["checkpoint_every"])
         lab._simulated_s = 0.0
         lab.checkpoint_due = False
+        lab._promised = None
         lab.defer_checkpoints = False
         lab.job = None
         lab.pace, lab._pace_window = lab.speed, [0.0, 0.0]
