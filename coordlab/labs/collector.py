@@ -40,5 +40,10 @@ def tidy() -> None:
     else:
         gc.collect(1)
     gc.freeze()
+    give_back()
+
+
+def give_back() -> None:
+    """Hand the memory the allocator holds free back to the operating system."""
     if _malloc_trim is not None:
         _malloc_trim(0)

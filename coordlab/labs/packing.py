@@ -14,6 +14,7 @@ import multiprocessing
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 
+from .collector import give_back
 from .lab import snapshot_text
 
 #: a stored simulation snapshot that starts with this is zlib-compressed and base64-encoded
@@ -33,8 +34,11 @@ def unpack(stored: str) -> str:
 
 
 def pack_frozen(frozen: bytes) -> str:
-    """A checkpoint (``lab.freeze``) as the database stores its snapshot."""
-    return pack(snapshot_text(frozen))
+    """A checkpoint (``lab.freeze``) as the database stores its snapshot (in the packer's process,
+    which then hands back the memory the simulation and its text took)."""
+    packed = pack(snapshot_text(frozen))
+    give_back()
+    return packed
 
 
 class Packer:
