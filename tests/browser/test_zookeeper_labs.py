@@ -107,7 +107,9 @@ def test_quorum_minority_stops_and_the_unsafe_switch_allows_split_brain(page, se
     page.locator("#preset-split-2").click()
     forward(page, 30)
     expect(page.locator('.zk-server[data-role="leading"]')).to_have_count(2)
-    expect(page.locator("#zk-safety")).to_have_attribute("data-ok", "false")
+    # The badge turns red once both sides have committed something the other has not: each
+    # side's clients write every few seconds of play.
+    expect(page.locator("#zk-safety")).to_have_attribute("data-ok", "false", timeout=15_000)
     expect(page.locator("#zk-safety")).to_contain_text("SPLIT BRAIN")
     cause = page.locator("#zk-safety .causes a").last
     expect(cause).to_be_visible()
