@@ -10,10 +10,11 @@ Every socket, a browser's or a terminal's, goes through ``LabSocket``:
 - One budget per visitor: all the sockets of a browser session, and all the
   sockets from one network address, draw their commands from shared token
   buckets. A refused message costs no lab work and little else, and at most
-  a few refusals a second are answered. A socket that keeps sending after it
-  was refused, or that has more than ``MAX_BACKLOG`` messages waiting, is
-  flooding and is closed with 4429, and its visitor may not open another
-  socket for a while (``coordlab.floodgate``).
+  a few refusals a second are answered. A refusal says when to try again; a
+  socket that keeps sending before then, or that has more than
+  ``MAX_BACKLOG`` messages waiting, is flooding and is closed with 4429, and
+  its visitor may not open another socket for a while
+  (``coordlab.floodgate``). A client that waits as told is never closed.
 
 Every command is checked against who may change the lab (``coordlab.access``)
 at the moment it arrives, since an instructor can hand control over at any time.
@@ -28,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import time
 from typing import Any
 
@@ -51,9 +53,12 @@ COMMAND_BURST = 20
 #: a network address may carry several people (a shared computer, a small NAT)
 ADDRESS_COMMANDS_PER_SECOND = 30
 ADDRESS_COMMAND_BURST = 60
-#: refusals a socket may earn before it counts as flooding, and how fast that allowance refills
+#: refusals a socket may earn by not waiting as told before it counts as flooding, and how fast
+#: that allowance refills
 REFUSALS_PER_SECOND = 2
 REFUSAL_BURST = 30
+#: a retry this early is still taken as waiting as told (clocks and schedulers are not exact)
+RETRY_TOLERANCE_S = 0.05
 #: a browser is told it goes too fast at most this often per socket (seconds); the page shows
 #: one notice at a time anyway
 REFUSAL_NOTICE_EVERY_S = 0.5
@@ -130,6 +135,7 @@ class LabSocket(AsyncWebsocketConsumer):
                       (SESSIONS, self.person.owner or f"socket:{next(SOCKET_NUMBERS)}")]
         self.patience = TokenBucket(REFUSALS_PER_SECOND, REFUSAL_BURST)
         self.last_notice = 0.0
+        self.retry_at = 0.0  # when the latest refusal said to try again
         try:
             await self.runtime.open_lab(self.lab_id)
         except UnknownLab:
@@ -158,15 +164,18 @@ class LabSocket(AsyncWebsocketConsumer):
         backlog = self.incoming.qsize() if self.incoming is not None else 0
         if backlog <= MAX_BACKLOG and spend(self.draws):
             return True
-        if backlog > MAX_BACKLOG or not self.patience.take():
+        now = time.monotonic()
+        waited = now >= self.retry_at - RETRY_TOLERANCE_S
+        retry_after = math.ceil(wait(self.draws) * 100) / 100
+        self.retry_at = now + retry_after
+        if backlog > MAX_BACKLOG or (not waited and not self.patience.take()):
             floodgate.ban(self.scope)
             await self.refuse(FLOODING)
             await self.close(code=CLOSE_FLOODING)
             raise StopConsumer
-        now = time.monotonic()
         if now - self.last_notice >= self.notice_every_s:
             self.last_notice = now
-            await self.refuse(TOO_FAST, retry_after=round(wait(self.draws), 2))
+            await self.refuse(TOO_FAST, retry_after=retry_after)
         return False
 
     async def refuse(self, text: str, **extra: Any) -> None:

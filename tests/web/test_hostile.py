@@ -341,3 +341,21 @@ def test_more_partitions_than_live_brokers_can_hold_are_refused_as_kafka_does():
         refusals |= {event.text for event in lab.sim.trace_log.events if event.kind == "admin_refused"}
     assert refusals == {"The controller refused: InvalidReplicationFactorError (Replication factor: 3 larger "
                         "than available brokers: 1.)."}
+
+
+async def test_a_client_that_waits_as_told_is_slowed_down_but_never_closed(runtime):
+    lab = await runtime.start_lab("kafka-groups")
+    terminal = await connect(lab.id, path="terminal/")
+    message = json.dumps({"command": "act", "op": "publish", "topic": "events", "value": "v"})
+    answered = waits = 0
+    while answered < 40:  # twice the burst: half of them wait for a token
+        await terminal.send_to(text_data=message)
+        reply = json.loads(await terminal.receive_from(timeout=5))
+        if "retry_after" in reply:
+            waits += 1
+            await asyncio.sleep(reply["retry_after"])
+        else:
+            assert reply["ok"], reply
+            answered += 1
+    assert waits >= 15
+    await terminal.disconnect()
