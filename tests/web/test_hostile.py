@@ -343,7 +343,8 @@ def test_more_partitions_than_live_brokers_can_hold_are_refused_as_kafka_does():
                         "than available brokers: 1.)."}
 
 
-async def test_a_client_that_waits_as_told_is_slowed_down_but_never_closed(runtime):
+async def test_a_client_that_waits_as_told_is_slowed_down_but_never_closed(runtime, monkeypatch):
+    monkeypatch.setattr(consumers, "REFUSAL_BURST", 5)  # a small allowance: waiting must not spend it
     lab = await runtime.start_lab("kafka-groups")
     terminal = await connect(lab.id, path="terminal/")
     message = json.dumps({"command": "act", "op": "publish", "topic": "events", "value": "v"})
