@@ -112,6 +112,10 @@ class ChangeRecord:
 @serializable
 @dataclass
 class OutstandingChanges:
+    """The change records of proposals not committed yet, in order, and the latest per path.
+    ``by_path`` is compared by value, never identity: a snapshot (JSON, like every state here)
+    brings the two back as separate copies of the same records."""
+
     records: list[ChangeRecord] = field(default_factory=list)
     by_path: dict[str, ChangeRecord] = field(default_factory=dict)
 
@@ -123,7 +127,7 @@ class OutstandingChanges:
         """Forget the records of every transaction up to ``zxid``."""
         while self.records and self.records[0].zxid <= zxid:
             record = self.records.pop(0)
-            if self.by_path.get(record.path) is record:
+            if self.by_path.get(record.path) == record:
                 del self.by_path[record.path]
 
     def rollback(self, zxid: int, checkpoint: int) -> None:
@@ -131,7 +135,7 @@ class OutstandingChanges:
         dropped = self.records[checkpoint:]
         del self.records[checkpoint:]
         for record in dropped:
-            if self.by_path.get(record.path) is record:
+            if self.by_path.get(record.path) == record:
                 del self.by_path[record.path]
                 earlier = next((r for r in reversed(self.records) if r.path == record.path), None)
                 if earlier is not None:
