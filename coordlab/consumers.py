@@ -31,6 +31,7 @@ import itertools
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.exceptions import StopConsumer
@@ -96,6 +97,10 @@ class LabSocket(AsyncWebsocketConsumer):
     released = False
     #: refusals for going too fast are answered at most this often (seconds)
     notice_every_s = 0.0
+    #: each kind of socket gives back what it holds in the lab (called once, however the socket
+    #: ends) and tells its sender alone that a message was refused, and why, in its own way
+    release: Callable[[], Awaitable[None]]
+    refuse: Callable[..., Awaitable[None]]
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         # daphne (and the test communicator) hand each socket an asyncio.Queue's get: its size is
@@ -108,9 +113,6 @@ class LabSocket(AsyncWebsocketConsumer):
             if not self.released:
                 self.released = True
                 await asyncio.shield(self.release())
-
-    async def release(self) -> None:
-        """Give back what the socket holds in the lab (called once, however the socket ends)."""
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         try:
@@ -177,10 +179,6 @@ class LabSocket(AsyncWebsocketConsumer):
             self.last_notice = now
             await self.refuse(TOO_FAST, retry_after=retry_after)
         return False
-
-    async def refuse(self, text: str, **extra: Any) -> None:
-        """Tell the sender alone that a message was refused, and why."""
-        raise NotImplementedError
 
 
 class LabConsumer(LabSocket):

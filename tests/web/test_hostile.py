@@ -25,6 +25,7 @@ from coordlab.models import LabRecord
 from tests.web.test_access import student
 from tests.web.test_consumer import next_matching
 from tests.web.test_identity import classroom_lab
+from tests.web.test_terminal_consumer import receive
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,6 +45,14 @@ async def connect(lab_id: str, *headers: tuple[bytes, bytes], path: str = "") ->
     connected, code = await communicator.connect(timeout=5)
     assert connected, code
     return communicator
+
+
+async def close_code(communicator: WebsocketCommunicator) -> int:
+    """The code the server closed the socket with (the frames before it are skipped)."""
+    while True:
+        message = await communicator.receive_output(timeout=5)
+        if message["type"] == "websocket.close":
+            return int(message["code"])
 
 
 async def send(communicator: WebsocketCommunicator, raw: str, timeout: float = 5) -> str:
@@ -183,13 +192,7 @@ async def test_a_socket_that_keeps_sending_after_it_was_refused_is_closed(runtim
     flooder = await connect(lab.id, cookie)
     for _ in range(200):
         await flooder.send_to(text_data='{"command": "pause"}')
-    closed = None
-    for _ in range(400):
-        message = await flooder.receive_output(timeout=5)
-        if message["type"] == "websocket.close":
-            closed = message
-            break
-    assert closed is not None and closed["code"] == CLOSE_FLOODING
+    assert await close_code(flooder) == CLOSE_FLOODING
     await asyncio.sleep(0.05)
     assert lab.id not in runtime.engine.viewers
     # It may not come straight back: its handshake is refused before it costs anything.
@@ -266,9 +269,7 @@ async def test_a_students_socket_closes_once_the_classroom_is_closed(runtime, mo
     await room.asave()
     notice = await next_matching(viewer, 'id="lab-notice"')
     assert "closed" in notice
-    while (message := await viewer.receive_output(timeout=5))["type"] != "websocket.close":
-        pass
-    assert message["code"] == consumers.CLOSE_NOT_ALLOWED
+    assert await close_code(viewer) == consumers.CLOSE_NOT_ALLOWED
 
 
 # -- 4. a terminal stops only the consumers it started ----------------------------------------
@@ -281,9 +282,7 @@ async def test_a_terminal_cannot_stop_someone_elses_consumer_but_stops_its_own(r
 
     async def request(**message) -> dict:
         await terminal.send_to(text_data=json.dumps(message))
-        while (reply := json.loads(await terminal.receive_from(timeout=5)))["type"] != "reply":
-            pass
-        return reply
+        return await receive(terminal, "reply")
 
     for op in ("vanish", "leave"):
         version = lab.version
