@@ -1,4 +1,4 @@
-"""Fast Leader Election (``FastLeaderElection``), as a server's behaviour.
+"""Fast Leader Election (``FastLeaderElection``), as functions of a server.
 
 A LOOKING server votes for itself, tells every peer, and adopts any vote
 that is better by ZooKeeper's total order (peer epoch, then last zxid, then
@@ -8,6 +8,9 @@ its sender catches up. When a quorum of votes agree, the server waits
 ``FINALIZE_WAIT_MS`` for a better vote and then leads or follows. A server
 that is already LEADING or FOLLOWING answers a LOOKING peer with its current
 vote, which is how a restarted server finds the existing leader.
+
+Each function takes the server first; ``ZkServer`` keeps the state and
+delegates its election messages and timers here.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from coordlab.sim import Message, Simulation, serializable
+
+from . import follower, leader
 
 if TYPE_CHECKING:
     from .server import ZkServer
@@ -38,111 +43,119 @@ def better(new: Vote, current: Vote) -> bool:
     return (new.peer_epoch, new.zxid, new.leader_sid) > (current.peer_epoch, current.zxid, current.leader_sid)
 
 
-class ElectionMixin:
-    """The election half of ``ZkServer``."""
+def look(server: ZkServer, sim: Simulation) -> None:
+    """Start a new round of election (``lookForLeader``)."""
+    server.leave_role(sim)
+    server.state = "LOOKING"
+    server.leader = ""
+    server.logical_clock += 1
+    server.vote = own_vote(server)
+    server.recv = {server.name: server.vote}
+    server.out_of_election = {}
+    server.notify_interval = FINALIZE_WAIT_MS
+    server.decide_at = -1
+    sim.trace(server.name, "looking", f"{server.name} is LOOKING for a leader (election round {server.logical_clock}).",
+              round=server.logical_clock)
+    send_notifications(server, sim)
+    server.timer(sim, "renotify", server.notify_interval)
+    check_votes(server, sim)
 
-    def look(self: ZkServer, sim: Simulation) -> None:
-        """Start a new round of election (``lookForLeader``)."""
-        self.leave_role(sim)
-        self.state = "LOOKING"
-        self.leader = ""
-        self.logical_clock += 1
-        self.vote = self.own_vote()
-        self.recv = {self.name: self.vote}
-        self.out_of_election = {}
-        self.notify_interval = FINALIZE_WAIT_MS
-        self.decide_at = -1
-        sim.trace(self.name, "looking", f"{self.name} is LOOKING for a leader (election round {self.logical_clock}).",
-                  round=self.logical_clock)
-        self.send_notifications(sim)
-        self.timer(sim, "renotify", self.notify_interval)
-        self.check_votes(sim)
 
-    def check_votes(self: ZkServer, sim: Simulation) -> None:
-        """A quorum agrees with my vote: decide after FINALIZE_WAIT_MS unless a better vote comes."""
-        if self.has_quorum([s for s, v in self.recv.items() if v == self.vote]):
-            self.decide_at = sim.now + FINALIZE_WAIT_MS
-            self.timer(sim, "finalize", FINALIZE_WAIT_MS, at=self.decide_at)
+def check_votes(server: ZkServer, sim: Simulation) -> None:
+    """A quorum agrees with my vote: decide after FINALIZE_WAIT_MS unless a better vote comes."""
+    if server.has_quorum([s for s, v in server.recv.items() if v == server.vote]):
+        server.decide_at = sim.now + FINALIZE_WAIT_MS
+        server.timer(sim, "finalize", FINALIZE_WAIT_MS, at=server.decide_at)
 
-    def own_vote(self: ZkServer) -> Vote:
-        return Vote(self.name, self.sid, self.last_logged_zxid(), self.current_epoch)
 
-    def send_notifications(self: ZkServer, sim: Simulation) -> None:
-        for peer in self.peers:
-            if peer != self.name:
-                self.notify(sim, peer)
+def own_vote(server: ZkServer) -> Vote:
+    return Vote(server.name, server.sid, server.last_logged_zxid(), server.current_epoch)
 
-    def notify(self: ZkServer, sim: Simulation, peer: str) -> None:
-        vote = self.vote if self.state == "LOOKING" else self.current_leader_vote()
-        sim.send(self.name, peer, "Notification", vote=vote, election_epoch=self.logical_clock, state=self.state)
 
-    def current_leader_vote(self: ZkServer) -> Vote:
-        return Vote(self.leader, self.peer_ids[self.leader], self.last_logged_zxid(), self.current_epoch)
+def send_notifications(server: ZkServer, sim: Simulation) -> None:
+    for peer in server.peers:
+        if peer != server.name:
+            notify(server, sim, peer)
 
-    def on_renotify(self: ZkServer, sim: Simulation) -> None:
-        if self.state != "LOOKING":
-            return
-        self.send_notifications(sim)
-        self.notify_interval = min(self.notify_interval * 2, MAX_NOTIFICATION_INTERVAL_MS)
-        self.timer(sim, "renotify", self.notify_interval)
 
-    def handle_notification(self: ZkServer, sim: Simulation, message: Message) -> None:
-        vote: Vote = message.body["vote"]
-        epoch: int = message.body["election_epoch"]
-        state: str = message.body["state"]
-        sender = message.src
-        if self.state != "LOOKING":
-            if state == "LOOKING":
-                self.notify(sim, sender)  # tell the looker who leads
-            return
+def notify(server: ZkServer, sim: Simulation, peer: str) -> None:
+    vote = server.vote if server.state == "LOOKING" else current_leader_vote(server)
+    sim.send(server.name, peer, "Notification", vote=vote, election_epoch=server.logical_clock, state=server.state)
+
+
+def current_leader_vote(server: ZkServer) -> Vote:
+    return Vote(server.leader, server.peer_ids[server.leader], server.last_logged_zxid(), server.current_epoch)
+
+
+def on_renotify(server: ZkServer, sim: Simulation) -> None:
+    if server.state != "LOOKING":
+        return
+    send_notifications(server, sim)
+    server.notify_interval = min(server.notify_interval * 2, MAX_NOTIFICATION_INTERVAL_MS)
+    server.timer(sim, "renotify", server.notify_interval)
+
+
+def on_notification(server: ZkServer, sim: Simulation, message: Message) -> None:
+    vote: Vote = message.body["vote"]
+    epoch: int = message.body["election_epoch"]
+    state: str = message.body["state"]
+    sender = message.src
+    if server.state != "LOOKING":
         if state == "LOOKING":
-            self._looking_peer(sim, sender, vote, epoch)
-        else:
-            self._decided_peer(sim, sender, vote, epoch)
+            notify(server, sim, sender)  # tell the looker who leads
+        return
+    if state == "LOOKING":
+        _looking_peer(server, sim, sender, vote, epoch)
+    else:
+        _decided_peer(server, sim, sender, vote, epoch)
 
-    def _looking_peer(self: ZkServer, sim: Simulation, sender: str, vote: Vote, epoch: int) -> None:
-        if epoch > self.logical_clock:
-            self.logical_clock = epoch
-            self.recv = {}
-            self.vote = vote if better(vote, self.own_vote()) else self.own_vote()
-            self.send_notifications(sim)
-        elif epoch < self.logical_clock:
-            self.notify(sim, sender)
-            return
-        elif better(vote, self.vote):
-            self.vote = vote
-            self.send_notifications(sim)
-        self.recv[sender] = vote
-        self.recv[self.name] = self.vote
-        self.check_votes(sim)
 
-    def on_finalize(self: ZkServer, sim: Simulation, at: int) -> None:
-        if self.state != "LOOKING" or self.decide_at != at:
-            return
-        if not self.has_quorum([s for s, v in self.recv.items() if v == self.vote]):
-            return
-        self.decide(sim, self.vote.leader)
+def _looking_peer(server: ZkServer, sim: Simulation, sender: str, vote: Vote, epoch: int) -> None:
+    if epoch > server.logical_clock:
+        server.logical_clock = epoch
+        server.recv = {}
+        server.vote = vote if better(vote, own_vote(server)) else own_vote(server)
+        send_notifications(server, sim)
+    elif epoch < server.logical_clock:
+        notify(server, sim, sender)
+        return
+    elif better(vote, server.vote):
+        server.vote = vote
+        send_notifications(server, sim)
+    server.recv[sender] = vote
+    server.recv[server.name] = server.vote
+    check_votes(server, sim)
 
-    def _decided_peer(self: ZkServer, sim: Simulation, sender: str, vote: Vote, epoch: int) -> None:
-        # A peer that already follows or leads: join its leader once a quorum
-        # says so and the leader itself is among them (checkLeader).
-        if epoch == self.logical_clock:
-            self.recv[sender] = vote
-        self.out_of_election[sender] = vote
-        backers = [s for s, v in self.out_of_election.items() if v.leader == vote.leader]
-        leader_agrees = vote.leader in self.out_of_election or vote.leader == self.name
-        if self.has_quorum([*backers, self.name]) and leader_agrees:
-            self.logical_clock = max(self.logical_clock, epoch)
-            self.vote = vote
-            self.decide(sim, vote.leader)
 
-    def decide(self: ZkServer, sim: Simulation, leader: str) -> None:
-        self.leader = leader
-        self.decide_at = -1
-        if leader == self.name:
-            sim.trace(self.name, "elected", f"{self.name} won the election and becomes LEADING.", leader=leader)
-            self.start_leading(sim)
-        else:
-            sim.trace(self.name, "elected", f"{self.name} decides {leader} leads, and becomes FOLLOWING.",
-                      leader=leader)
-            self.start_following(sim)
+def on_finalize(server: ZkServer, sim: Simulation, at: int) -> None:
+    if server.state != "LOOKING" or server.decide_at != at:
+        return
+    if not server.has_quorum([s for s, v in server.recv.items() if v == server.vote]):
+        return
+    decide(server, sim, server.vote.leader)
+
+
+def _decided_peer(server: ZkServer, sim: Simulation, sender: str, vote: Vote, epoch: int) -> None:
+    # A peer that already follows or leads: join its leader once a quorum
+    # says so and the leader itself is among them (checkLeader).
+    if epoch == server.logical_clock:
+        server.recv[sender] = vote
+    server.out_of_election[sender] = vote
+    backers = [s for s, v in server.out_of_election.items() if v.leader == vote.leader]
+    leader_agrees = vote.leader in server.out_of_election or vote.leader == server.name
+    if server.has_quorum([*backers, server.name]) and leader_agrees:
+        server.logical_clock = max(server.logical_clock, epoch)
+        server.vote = vote
+        decide(server, sim, vote.leader)
+
+
+def decide(server: ZkServer, sim: Simulation, winner: str) -> None:
+    server.leader = winner
+    server.decide_at = -1
+    if winner == server.name:
+        sim.trace(server.name, "elected", f"{server.name} won the election and becomes LEADING.", leader=winner)
+        leader.start_leading(server, sim)
+    else:
+        sim.trace(server.name, "elected", f"{server.name} decides {winner} leads, and becomes FOLLOWING.",
+                  leader=winner)
+        follower.start_following(server, sim)

@@ -12,6 +12,9 @@ a quorum (counting the leader) has logged it.
 The leader pings its followers every half tick, closes one that leaves a
 proposal unacknowledged for ``syncLimit`` ticks, and steps down when it has
 not heard a quorum within that time.
+
+Each function takes the server first; ``ZkServer`` keeps the state and
+delegates its leader's messages and timers here.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from coordlab.sim import Message, Simulation, serializable
 
+from . import election, service
 from . import zxid as Z
 from .datatree import Txn
 from .prep import OutstandingChanges
@@ -43,186 +47,197 @@ class Learner:
     attempt: int = -1  # which connection of the follower this is (when it began following)
 
 
-class LeaderMixin:
-    def start_leading(self: ZkServer, sim: Simulation) -> None:
-        self.state = "LEADING"
-        self.established = False
-        self.learners = {}
-        self.proposals = {}
-        self.outstanding = OutstandingChanges()
-        self.new_epoch = -1
-        self.epoch_acks = [self.name]
-        self.newleader_acks = [self.name]
-        self.heard_infos = {self.name: self.accepted_epoch}
-        self.role_started = sim.now
-        self.committed_zxid = self.last_logged_zxid()  # the leader's history is the new history
-        self.timer(sim, "leader_tick", self.tick_ms // 2)
-        self.maybe_propose_epoch(sim)
+def start_leading(server: ZkServer, sim: Simulation) -> None:
+    server.state = "LEADING"
+    server.established = False
+    server.learners = {}
+    server.proposals = {}
+    server.outstanding = OutstandingChanges()
+    server.new_epoch = -1
+    server.epoch_acks = [server.name]
+    server.newleader_acks = [server.name]
+    server.heard_infos = {server.name: server.accepted_epoch}
+    server.role_started = sim.now
+    server.committed_zxid = server.last_logged_zxid()  # the leader's history is the new history
+    server.timer(sim, "leader_tick", server.tick_ms // 2)
+    maybe_propose_epoch(server, sim)
 
-    def handle_follower_info(self: ZkServer, sim: Simulation, message: Message) -> None:
-        if self.state != "LEADING":
-            return
-        body = message.body
-        known = self.learners.get(message.src)
-        if known is not None and known.attempt == body.get("attempt", -2):
-            return  # the same connection trying again: its first FOLLOWERINFO got here after all
-        self.learners[message.src] = Learner("info", body["accepted_epoch"], body["last_zxid"], sim.now,
-                                             body.get("attempt", -1))
-        if self.new_epoch < 0:
-            self.heard_infos[message.src] = body["accepted_epoch"]
-            self.maybe_propose_epoch(sim)
+
+def on_follower_info(server: ZkServer, sim: Simulation, message: Message) -> None:
+    if server.state != "LEADING":
+        return
+    body = message.body
+    known = server.learners.get(message.src)
+    if known is not None and known.attempt == body.get("attempt", -2):
+        return  # the same connection trying again: its first FOLLOWERINFO got here after all
+    server.learners[message.src] = Learner("info", body["accepted_epoch"], body["last_zxid"], sim.now,
+                                           body.get("attempt", -1))
+    if server.new_epoch < 0:
+        server.heard_infos[message.src] = body["accepted_epoch"]
+        maybe_propose_epoch(server, sim)
+    else:
+        sim.send(server.name, message.src, "LeaderInfo", epoch=server.new_epoch)
+
+
+def maybe_propose_epoch(server: ZkServer, sim: Simulation) -> None:
+    if server.new_epoch >= 0 or not server.has_quorum(list(server.heard_infos)):
+        return
+    server.new_epoch = max(server.heard_infos.values()) + 1
+    server.accepted_epoch = server.new_epoch
+    sim.trace(server.name, "epoch", f"{server.name} proposes epoch {server.new_epoch} to its followers.",
+              epoch=server.new_epoch)
+    for name in server.learners:
+        sim.send(server.name, name, "LeaderInfo", epoch=server.new_epoch)
+    advance(server, sim)
+
+
+def advance(server: ZkServer, sim: Simulation) -> None:
+    """Move to the next phase once a quorum (counting the leader) is there."""
+    if server.new_epoch >= 0 and server.current_epoch < server.new_epoch and server.has_quorum(server.epoch_acks):
+        server.current_epoch = server.new_epoch
+        server.counter = 0
+        for name, other in server.learners.items():
+            if other.phase == "epoch":
+                sync_learner(server, sim, name)
+    if server.current_epoch == server.new_epoch and not server.established and server.has_quorum(server.newleader_acks):
+        establish(server, sim)
+
+
+def on_ack_epoch(server: ZkServer, sim: Simulation, message: Message) -> None:
+    learner = server.learners.get(message.src)
+    if server.state != "LEADING" or learner is None:
+        return
+    learner.phase, learner.last_zxid, learner.last_heard = "epoch", message.body["last_zxid"], sim.now
+    if message.src not in server.epoch_acks:
+        server.epoch_acks.append(message.src)
+    if server.current_epoch == server.new_epoch:
+        sync_learner(server, sim, message.src)
+    else:
+        advance(server, sim)
+
+
+def sync_learner(server: ZkServer, sim: Simulation, name: str) -> None:
+    """Send DIFF, TRUNC+DIFF or SNAP of the committed history, then the
+    proposals still in flight, then NEWLEADER (``LearnerHandler.syncFollower``).
+    From here on the follower gets every PROPOSAL and COMMIT, in order."""
+    learner = server.learners[name]
+    learner.phase = "syncing"
+    peer_last = learner.last_zxid
+    committed = [txn for txn in server.log if txn.header.zxid <= server.committed_zxid]
+    zxids = [txn.header.zxid for txn in committed]
+    window_start = zxids[-COMMITTED_LOG_WINDOW] if len(zxids) > COMMITTED_LOG_WINDOW else 0
+    common = sync_point(peer_last, zxids, window_start)
+    if common < 0:
+        sim.send(server.name, name, "Snap", txns=committed)
+    else:
+        if common != peer_last:
+            sim.send(server.name, name, "Trunc", zxid=common)
+        sim.send(server.name, name, "Diff", txns=[t for t in committed if t.header.zxid > common],
+                 upto=server.committed_zxid)
+    for zxid in sorted(server.pending):
+        sim.send(server.name, name, "Proposal", txn=server.pending[zxid])
+    sim.send(server.name, name, "NewLeader", epoch=server.current_epoch, zxid=Z.make(server.current_epoch, 0))
+
+
+def on_ack(server: ZkServer, sim: Simulation, message: Message) -> None:
+    learner = server.learners.get(message.src)
+    if server.state != "LEADING" or learner is None:
+        return
+    learner.last_heard = sim.now
+    zxid = message.body["zxid"]
+    if Z.counter_of(zxid) == 0 and learner.phase == "syncing":
+        learner.phase = "synced"
+        if message.src not in server.newleader_acks:
+            server.newleader_acks.append(message.src)
+        if server.established:
+            sim.send(server.name, message.src, "UpToDate")
         else:
-            sim.send(self.name, message.src, "LeaderInfo", epoch=self.new_epoch)
+            advance(server, sim)
+        return
+    ackers = server.proposals.get(zxid)
+    if ackers is not None and message.src not in ackers:
+        ackers.append(message.src)
+        try_commit(server, sim)
 
-    def maybe_propose_epoch(self: ZkServer, sim: Simulation) -> None:
-        if self.new_epoch >= 0 or not self.has_quorum(list(self.heard_infos)):
+
+def establish(server: ZkServer, sim: Simulation) -> None:
+    server.established = True
+    server.epoch = server.current_epoch
+    server.rebuild_tree(server.committed_zxid)
+    server.sessions.reset(server.tree.sessions, sim.now, server.tick_ms)
+    sim.trace(server.name, "established",
+              f"{server.name} leads epoch {server.epoch}: a quorum is in sync, writes are open.",
+              epoch=server.epoch)
+    for name, learner in server.learners.items():
+        if learner.phase == "synced":
+            sim.send(server.name, name, "UpToDate")
+    server.serving = True
+
+
+def propose(server: ZkServer, sim: Simulation, txn: Txn) -> None:
+    server.log.append(txn)
+    server.proposals[txn.header.zxid] = [server.name]
+    server.proposal_times[txn.header.zxid] = sim.now
+    server.pending[txn.header.zxid] = txn
+    for name, learner in server.learners.items():
+        if learner.phase in ("syncing", "synced"):
+            sim.send(server.name, name, "Proposal", txn=txn)
+    try_commit(server, sim)
+
+
+def try_commit(server: ZkServer, sim: Simulation) -> None:
+    while server.proposals:
+        zxid = min(server.proposals)
+        if not server.has_quorum(server.proposals[zxid]):
             return
-        self.new_epoch = max(self.heard_infos.values()) + 1
-        self.accepted_epoch = self.new_epoch
-        sim.trace(self.name, "epoch", f"{self.name} proposes epoch {self.new_epoch} to its followers.",
-                  epoch=self.new_epoch)
-        for name in self.learners:
-            sim.send(self.name, name, "LeaderInfo", epoch=self.new_epoch)
-        self.advance(sim)
-
-    def advance(self: ZkServer, sim: Simulation) -> None:
-        """Move to the next phase once a quorum (counting the leader) is there."""
-        if self.new_epoch >= 0 and self.current_epoch < self.new_epoch and self.has_quorum(self.epoch_acks):
-            self.current_epoch = self.new_epoch
-            self.counter = 0
-            for name, other in self.learners.items():
-                if other.phase == "epoch":
-                    self.sync_learner(sim, name)
-        if self.current_epoch == self.new_epoch and not self.established and self.has_quorum(self.newleader_acks):
-            self.establish(sim)
-
-    def handle_ack_epoch(self: ZkServer, sim: Simulation, message: Message) -> None:
-        learner = self.learners.get(message.src)
-        if self.state != "LEADING" or learner is None:
-            return
-        learner.phase, learner.last_zxid, learner.last_heard = "epoch", message.body["last_zxid"], sim.now
-        if message.src not in self.epoch_acks:
-            self.epoch_acks.append(message.src)
-        if self.current_epoch == self.new_epoch:
-            self.sync_learner(sim, message.src)
-        else:
-            self.advance(sim)
-
-    def sync_learner(self: ZkServer, sim: Simulation, name: str) -> None:
-        """Send DIFF, TRUNC+DIFF or SNAP of the committed history, then the
-        proposals still in flight, then NEWLEADER (``LearnerHandler.syncFollower``).
-        From here on the follower gets every PROPOSAL and COMMIT, in order."""
-        learner = self.learners[name]
-        learner.phase = "syncing"
-        peer_last = learner.last_zxid
-        committed = [txn for txn in self.log if txn.header.zxid <= self.committed_zxid]
-        zxids = [txn.header.zxid for txn in committed]
-        window_start = zxids[-COMMITTED_LOG_WINDOW] if len(zxids) > COMMITTED_LOG_WINDOW else 0
-        common = sync_point(peer_last, zxids, window_start)
-        if common < 0:
-            sim.send(self.name, name, "Snap", txns=committed)
-        else:
-            if common != peer_last:
-                sim.send(self.name, name, "Trunc", zxid=common)
-            sim.send(self.name, name, "Diff", txns=[t for t in committed if t.header.zxid > common],
-                     upto=self.committed_zxid)
-        for zxid in sorted(self.pending):
-            sim.send(self.name, name, "Proposal", txn=self.pending[zxid])
-        sim.send(self.name, name, "NewLeader", epoch=self.current_epoch, zxid=Z.make(self.current_epoch, 0))
-
-    def handle_ack(self: ZkServer, sim: Simulation, message: Message) -> None:
-        learner = self.learners.get(message.src)
-        if self.state != "LEADING" or learner is None:
-            return
-        learner.last_heard = sim.now
-        zxid = message.body["zxid"]
-        if Z.counter_of(zxid) == 0 and learner.phase == "syncing":
-            learner.phase = "synced"
-            if message.src not in self.newleader_acks:
-                self.newleader_acks.append(message.src)
-            if self.established:
-                sim.send(self.name, message.src, "UpToDate")
-            else:
-                self.advance(sim)
-            return
-        ackers = self.proposals.get(zxid)
-        if ackers is not None and message.src not in ackers:
-            ackers.append(message.src)
-            self.try_commit(sim)
-
-    def establish(self: ZkServer, sim: Simulation) -> None:
-        self.established = True
-        self.epoch = self.current_epoch
-        self.rebuild_tree(self.committed_zxid)
-        self.sessions.reset(self.tree.sessions, sim.now, self.tick_ms)
-        sim.trace(self.name, "established",
-                  f"{self.name} leads epoch {self.epoch}: a quorum is in sync, writes are open.",
-                  epoch=self.epoch)
-        for name, learner in self.learners.items():
-            if learner.phase == "synced":
-                sim.send(self.name, name, "UpToDate")
-        self.serving = True
-
-    def propose(self: ZkServer, sim: Simulation, txn: Txn) -> None:
-        self.log.append(txn)
-        self.proposals[txn.header.zxid] = [self.name]
-        self.proposal_times[txn.header.zxid] = sim.now
-        self.pending[txn.header.zxid] = txn
-        for name, learner in self.learners.items():
+        del server.proposals[zxid]
+        for name, learner in server.learners.items():
             if learner.phase in ("syncing", "synced"):
-                sim.send(self.name, name, "Proposal", txn=txn)
-        self.try_commit(sim)
+                sim.send(server.name, name, "Commit", zxid=zxid)
+        server.outstanding.committed(zxid)
+        server.commit(sim, zxid)
+        service.release_syncs(server, sim)
 
-    def try_commit(self: ZkServer, sim: Simulation) -> None:
-        while self.proposals:
-            zxid = min(self.proposals)
-            if not self.has_quorum(self.proposals[zxid]):
-                return
-            del self.proposals[zxid]
-            for name, learner in self.learners.items():
-                if learner.phase in ("syncing", "synced"):
-                    sim.send(self.name, name, "Commit", zxid=zxid)
-            self.outstanding.committed(zxid)
-            self.commit(sim, zxid)
-            self.release_syncs(sim)
 
-    def on_leader_tick(self: ZkServer, sim: Simulation) -> None:
-        if self.state != "LEADING":
-            return
-        for name, _learner in self.learners.items():
-            sim.send(self.name, name, "Ping", zxid=self.last_logged_zxid())
-        horizon = sim.now - self.sync_limit * self.tick_ms
-        grace = sim.now - self.init_limit * self.tick_ms
-        self.drop_laggards(sim, horizon)
-        in_touch = [self.name] + [n for n, lr in self.learners.items()
-                                  if lr.last_heard >= (horizon if lr.phase == "synced" else grace)]
-        if sim.now - self.role_started > self.init_limit * self.tick_ms and not self.has_quorum(in_touch):
-            sim.trace(self.name, "step_down",
-                      f"{self.name} stops leading: it hears only {len(in_touch)} of {len(self.peers)} servers, "
-                      "not a quorum.", heard=len(in_touch))
-            self.look(sim)
-            return
-        if self.established:
-            self.expire_sessions(sim)
-        self.timer(sim, "leader_tick", self.tick_ms // 2)
+def on_leader_tick(server: ZkServer, sim: Simulation) -> None:
+    if server.state != "LEADING":
+        return
+    for name, _learner in server.learners.items():
+        sim.send(server.name, name, "Ping", zxid=server.last_logged_zxid())
+    horizon = sim.now - server.sync_limit * server.tick_ms
+    grace = sim.now - server.init_limit * server.tick_ms
+    drop_laggards(server, sim, horizon)
+    in_touch = [server.name] + [n for n, lr in server.learners.items()
+                                if lr.last_heard >= (horizon if lr.phase == "synced" else grace)]
+    if sim.now - server.role_started > server.init_limit * server.tick_ms and not server.has_quorum(in_touch):
+        sim.trace(server.name, "step_down",
+                  f"{server.name} stops leading: it hears only {len(in_touch)} of {len(server.peers)} servers, "
+                  "not a quorum.", heard=len(in_touch))
+        election.look(server, sim)
+        return
+    if server.established:
+        service.expire_sessions(server, sim)
+    server.timer(sim, "leader_tick", server.tick_ms // 2)
 
-    def drop_laggards(self: ZkServer, sim: Simulation, horizon: int) -> None:
-        """``SyncLimitCheck``: close a follower that has not acked a proposal within syncLimit."""
-        for zxid, sent_at in list(self.proposal_times.items()):
-            if zxid not in self.proposals:
-                del self.proposal_times[zxid]
-            elif sent_at < horizon:
-                for name in [n for n in self.learners if n not in self.proposals[zxid]]:
-                    del self.learners[name]
-                    sim.trace(self.name, "drop_learner", f"{self.name} closes its connection to {name}: "
-                              f"no ACK for {Z.hex_zxid(zxid)} within syncLimit.", learner=name)
 
-    def handle_ping_reply(self: ZkServer, sim: Simulation, message: Message) -> None:
-        learner = self.learners.get(message.src)
-        if self.state == "LEADING" and learner is not None:
-            learner.last_heard = sim.now
-            for session in message.body["touched"]:
-                self.sessions.touch(session, sim.now, self.tick_ms, self.tree.sessions)
+def drop_laggards(server: ZkServer, sim: Simulation, horizon: int) -> None:
+    """``SyncLimitCheck``: close a follower that has not acked a proposal within syncLimit."""
+    for zxid, sent_at in list(server.proposal_times.items()):
+        if zxid not in server.proposals:
+            del server.proposal_times[zxid]
+        elif sent_at < horizon:
+            for name in [n for n in server.learners if n not in server.proposals[zxid]]:
+                del server.learners[name]
+                sim.trace(server.name, "drop_learner", f"{server.name} closes its connection to {name}: "
+                          f"no ACK for {Z.hex_zxid(zxid)} within syncLimit.", learner=name)
+
+
+def on_ping_reply(server: ZkServer, sim: Simulation, message: Message) -> None:
+    learner = server.learners.get(message.src)
+    if server.state == "LEADING" and learner is not None:
+        learner.last_heard = sim.now
+        for session in message.body["touched"]:
+            server.sessions.touch(session, sim.now, server.tick_ms, server.tree.sessions)
 
 
 def sync_point(peer_last: int, zxids: list[int], window_start: int) -> int:

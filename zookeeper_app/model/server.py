@@ -5,6 +5,12 @@ What a real server fsyncs survives a crash: its transaction log and its
 Everything else (the in-memory tree, election state, the leader's bookkeeping,
 client connections and watches) is rebuilt after a restart: the tree from the
 log, as ZooKeeper loads its database on start.
+
+``ZkServer`` holds all of a server's state and the entry points the simulation
+kernel calls (``handle_<kind>`` for a message, ``on_<timer>`` for a timer).
+Its behaviour lives in modules of functions that take the server first:
+``election`` (Fast Leader Election), ``leader`` and ``follower`` (the two
+sides of Zab) and ``service`` (clients, sessions, reads and writes).
 """
 
 from __future__ import annotations
@@ -14,19 +20,18 @@ from typing import Any
 
 from coordlab.sim import Message, Node, Simulation, durable, serializable
 
+from . import election, follower, leader, service
 from .datatree import DataTree, Txn
-from .election import ElectionMixin, Vote
-from .follower import FollowerMixin
-from .leader import LeaderMixin, Learner
+from .election import Vote
+from .leader import Learner
 from .prep import OutstandingChanges
-from .service import ServiceMixin
 from .sessions import SessionTracker
 from .watches import WatchManager
 
 
 @serializable
 @dataclass
-class ZkServer(ElectionMixin, LeaderMixin, FollowerMixin, ServiceMixin, Node):
+class ZkServer(Node):
     # zoo.cfg
     sid: int = durable(1)
     peers: list[str] = durable(default_factory=list)
@@ -83,7 +88,84 @@ class ZkServer(ElectionMixin, LeaderMixin, FollowerMixin, ServiceMixin, Node):
         self.rebuild_tree(self.last_logged_zxid())
         # SessionTrackerImpl.initializeNextSession: time in the middle bits, server id on top
         self.next_session = (((sim.now << 24) >> 8) & 0x00FFFFFFFFFFFFFF) | (self.sid << 56)
-        self.look(sim)
+        election.look(self, sim)
+
+    # -- election (election.py) --------------------------------------------------
+
+    def handle_notification(self, sim: Simulation, message: Message) -> None:
+        election.on_notification(self, sim, message)
+
+    def on_renotify(self, sim: Simulation) -> None:
+        election.on_renotify(self, sim)
+
+    def on_finalize(self, sim: Simulation, at: int) -> None:
+        election.on_finalize(self, sim, at)
+
+    # -- leading (leader.py) -----------------------------------------------------
+
+    def handle_follower_info(self, sim: Simulation, message: Message) -> None:
+        leader.on_follower_info(self, sim, message)
+
+    def handle_ack_epoch(self, sim: Simulation, message: Message) -> None:
+        leader.on_ack_epoch(self, sim, message)
+
+    def handle_ack(self, sim: Simulation, message: Message) -> None:
+        leader.on_ack(self, sim, message)
+
+    def handle_ping_reply(self, sim: Simulation, message: Message) -> None:
+        leader.on_ping_reply(self, sim, message)
+
+    def on_leader_tick(self, sim: Simulation) -> None:
+        leader.on_leader_tick(self, sim)
+
+    # -- following (follower.py) -------------------------------------------------
+
+    def handle_leader_info(self, sim: Simulation, message: Message) -> None:
+        follower.on_leader_info(self, sim, message)
+
+    def handle_trunc(self, sim: Simulation, message: Message) -> None:
+        follower.on_trunc(self, sim, message)
+
+    def handle_diff(self, sim: Simulation, message: Message) -> None:
+        follower.on_diff(self, sim, message)
+
+    def handle_snap(self, sim: Simulation, message: Message) -> None:
+        follower.on_snap(self, sim, message)
+
+    def handle_new_leader(self, sim: Simulation, message: Message) -> None:
+        follower.on_new_leader(self, sim, message)
+
+    def handle_up_to_date(self, sim: Simulation, message: Message) -> None:
+        follower.on_up_to_date(self, sim, message)
+
+    def handle_proposal(self, sim: Simulation, message: Message) -> None:
+        follower.on_proposal(self, sim, message)
+
+    def handle_commit(self, sim: Simulation, message: Message) -> None:
+        follower.on_commit(self, sim, message)
+
+    def handle_ping(self, sim: Simulation, message: Message) -> None:
+        follower.on_ping(self, sim, message)
+
+    def on_follower_tick(self, sim: Simulation) -> None:
+        follower.on_follower_tick(self, sim)
+
+    # -- serving clients (service.py) --------------------------------------------
+
+    def handle_connect_request(self, sim: Simulation, message: Message) -> None:
+        service.on_connect_request(self, sim, message)
+
+    def handle_request(self, sim: Simulation, message: Message) -> None:
+        service.on_request(self, sim, message)
+
+    def handle_forwarded_request(self, sim: Simulation, message: Message) -> None:
+        service.on_forwarded_request(self, sim, message)
+
+    def handle_sync_request(self, sim: Simulation, message: Message) -> None:
+        service.on_sync_request(self, sim, message)
+
+    def handle_sync_done(self, sim: Simulation, message: Message) -> None:
+        service.on_sync_done(self, sim, message)
 
     # -- helpers shared by the roles ---------------------------------------------
 
@@ -123,7 +205,7 @@ class ZkServer(ElectionMixin, LeaderMixin, FollowerMixin, ServiceMixin, Node):
             txn = self.pending.pop(pending_zxid)
             result = self.tree.apply(txn)
             self.committed_zxid = pending_zxid
-            self.after_apply(sim, txn, result)
+            service.after_apply(self, sim, txn, result)
         self.committed_zxid = max(self.committed_zxid, zxid)
 
     def undelivered(self, sim: Simulation, message: Message, refused: bool) -> None:
