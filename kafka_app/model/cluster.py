@@ -22,11 +22,12 @@ from zookeeper_app.model import Ensemble
 from . import observe
 from .admin import AdminNode
 from .api import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from .broker import Broker, broker_name
+from .broker import Broker
 from .consumer import ASSIGNORS, ConsumerNode
 from .controller import ControllerState, metadata
 from .errors import KafkaTimeoutError
 from .producer import ProducerNode
+from .protocol import broker_name
 from .records import log_name
 from .settings import BrokerSettings
 

@@ -44,7 +44,8 @@ from .records import split_log_name
 from .settings import OFFSETS_TOPIC
 
 if TYPE_CHECKING:
-    from .broker import Broker, DelayedProduce
+    from .broker import Broker
+    from .replica_manager import DelayedProduce
 
 INCONSISTENT_GROUP_PROTOCOL = 23
 INVALID_SESSION_TIMEOUT = 26
@@ -278,7 +279,7 @@ def sync(b: Broker, sim: Simulation, message: Message) -> None:
 def append_and_wait(b: Broker, sim: Simulation, group_id: str, records: list[dict[str, Any]], reply_to: str,
                     kind: str, body: dict[str, Any]) -> None:
     """Append to the group's offsets partition with acks=all; ``stored`` runs at the high watermark."""
-    from .broker import DelayedProduce
+    from .replica_manager import DelayedProduce
 
     log = f"{OFFSETS_TOPIC}-{partition_of(b, group_id)}"
     failure, (_, end) = b.append_as_leader(sim, log, records, -1)
