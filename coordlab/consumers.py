@@ -41,8 +41,10 @@ from django.utils.html import format_html
 
 from coordlab import floodgate, roster
 from coordlab.access import Access, Person, access_to, person
+from coordlab.labs import registry
 from coordlab.labs.commands import CommandError, parse
 from coordlab.labs.fanout import Viewer
+from coordlab.labs.kinds import LabKind
 from coordlab.labs.runtime import LabsFull, UnknownLab, get_runtime
 from coordlab.labs.transport import daphne_socket
 from coordlab.ratelimit import Budgets, TokenBucket, client_address, spend, wait
@@ -93,6 +95,7 @@ class LabSocket(AsyncWebsocketConsumer):
     and the visitor may see it, with the visitor's shared budget for what it sends."""
 
     lab_id = ""
+    kind: LabKind  # the lab's kind, known once the socket is open
     person: Person | None = None
     released = False
     #: refusals for going too fast are answered at most this often (seconds)
@@ -139,7 +142,7 @@ class LabSocket(AsyncWebsocketConsumer):
         self.last_notice = 0.0
         self.retry_at = 0.0  # when the latest refusal said to try again
         try:
-            await self.runtime.open_lab(self.lab_id)
+            self.kind = registry.kind_of((await self.runtime.open_lab(self.lab_id)).scenario)
         except UnknownLab:
             await self.close(code=CLOSE_UNKNOWN_LAB)
             return None

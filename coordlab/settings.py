@@ -52,8 +52,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "coordlab",
-    "zookeeper_app",
-    "kafka_app",
+    # Every lab kind is a top-level ``<name>_app`` package whose AppConfig registers its ``LabKind``.
+    *sorted(app.parent.name for app in BASE_DIR.glob("*_app/apps.py")),
 ]
 
 MIDDLEWARE = [

@@ -32,25 +32,18 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 from typing import Any
 
 from coordlab.access import Access, access_to
 from coordlab.consumers import LabSocket
 from coordlab.labs.commands import MAX_COMMAND_BYTES, Command, CommandError, check_text, from_data, parse
+from coordlab.labs.kinds import JOINS
 from coordlab.labs.runtime import UnknownLab
 
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.1
 MAX_ITEMS_PER_MESSAGE = 500
-#: the machines a terminal client names for itself (4 random characters per run)
-TERMINAL_NAME = re.compile(r"terminal-[a-z0-9]{4}")
-#: what a terminal may do in any lab whose id it knows: be a client (publish, consume), never operate the
-#: lab (kill machines, pause, reset): those stay with whoever may change the lab in its page
-TERMINAL_OPS = ("publish", "join", "leave", "vanish")
-#: ops that end a consumer member: a terminal may only end the ones it joined itself
-ENDING_OPS = ("leave", "vanish")
 
 
 class TerminalConsumer(LabSocket):
@@ -72,9 +65,10 @@ class TerminalConsumer(LabSocket):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.follower
             self.follower = None
-        for member in self.members:
+        vanish = self.kind.vanishing_op() if self.members else None
+        for member in self.members if vanish else []:
             with contextlib.suppress(CommandError, UnknownLab):
-                await self.runtime.execute(self.lab_id, from_data({"command": "act", "op": "vanish", "member": member}))
+                await self.runtime.execute(self.lab_id, from_data({"command": "act", "op": vanish, "member": member}))
         self.members = []
         if self.watching:
             self.runtime.unwatch(self.lab_id)
@@ -85,12 +79,14 @@ class TerminalConsumer(LabSocket):
         if not await self.admitted():
             return
         try:
-            follow = _follow_request(raw)
+            follow = self.follow_request(raw)
             if follow is not None:
                 await self.reply(True, self.follow(follow))
                 return
             command = parse(raw)
-            if command.name != "act" or command.args["op"] not in TERMINAL_OPS:
+            # A terminal may be a client of the lab (the kind says which actions a client takes), never
+            # operate it (kill machines, pause, reset): that stays with whoever may change it in its page.
+            if command.name != "act" or command.args["op"] not in self.kind.terminal_ops():
                 raise CommandError("A terminal publishes and consumes; the lab's other controls are in its page.")
             self.check_ending(command)
             assert self.person is not None
@@ -119,16 +115,34 @@ class TerminalConsumer(LabSocket):
 
     def check_ending(self, command: Command) -> None:
         """A terminal leaves or drops only the consumer members it joined itself."""
-        if command.args["op"] in ENDING_OPS and _member(command) not in self.members:
+        if self.kind.actions[command.args["op"]].ends_member and _member(command) not in self.members:
             raise CommandError("A terminal can only stop the consumers it started itself.")
 
     def remember(self, command: Command) -> None:
         """Keep track of the consumer members this connection has joined and not left."""
-        member = _member(command)
-        if command.args["op"] == "join" and member and member not in self.members:
+        member, action = _member(command), self.kind.actions[command.args["op"]]
+        if action.member == JOINS and member and member not in self.members:
             self.members.append(member)
-        elif command.args["op"] in ENDING_OPS and member in self.members:
+        elif action.ends_member and member in self.members:
             self.members.remove(member)
+
+    def follow_request(self, raw: str | bytes | None) -> str | None:
+        """The machine name of a ``{"follow": name}`` message; None for anything else
+        (which then goes to the command parser, with its errors for bad input)."""
+        if raw is None or len(raw) > MAX_COMMAND_BYTES:
+            return None
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return None
+        if not isinstance(data, dict) or "follow" not in data or "command" in data:
+            return None
+        check_text(data)
+        name = data["follow"]
+        pattern = self.kind.terminal_machine
+        if not isinstance(name, str) or pattern is None or not pattern.fullmatch(name):
+            raise CommandError("'follow' must name a terminal's machine, such as terminal-cd34.")
+        return name
 
     # -- following a machine's outbox ---------------------------------------------
 
@@ -168,21 +182,3 @@ def _member(command: Command) -> str:
     """The consumer member an ``act`` command names, as the lab reads it."""
     member = command.args["fields"].get("member")
     return member.strip() if isinstance(member, str) else ""
-
-
-def _follow_request(raw: str | bytes | None) -> str | None:
-    """The machine name of a ``{"follow": name}`` message; None for anything else
-    (which then goes to the command parser, with its errors for bad input)."""
-    if raw is None or len(raw) > MAX_COMMAND_BYTES:
-        return None
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-    if not isinstance(data, dict) or "follow" not in data or "command" in data:
-        return None
-    check_text(data)
-    name = data["follow"]
-    if not isinstance(name, str) or not TERMINAL_NAME.fullmatch(name):
-        raise CommandError("'follow' must name a terminal's machine, such as terminal-cd34.")
-    return name

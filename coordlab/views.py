@@ -21,10 +21,6 @@ from coordlab.models import Sandbox, Scenario
 #: labs one browser keeps at once: it closes one to open another
 MAX_SANDBOXES_PER_SESSION = 8
 
-#: the catalog's sections, in course order
-KIND_HEADINGS = (("basics", "Networks and failures"), ("zookeeper", "ZooKeeper: coordination"),
-                 ("kafka", "Kafka: asynchronous work"))
-
 
 def refused(request: HttpRequest, message: str, status: int = 403, back: str = "") -> HttpResponse:
     """A page that says why something was not done (with a link ``back`` where it was asked, if given)."""
@@ -34,7 +30,7 @@ def refused(request: HttpRequest, message: str, status: int = 403, back: str = "
 @require_GET
 async def catalog(request: HttpRequest) -> HttpResponse:
     cards = [s async for s in Scenario.objects.filter(listed=True) if registry.get(s.built_in)]
-    sections = [(heading, [card for card in cards if card.kind == kind]) for kind, heading in KIND_HEADINGS]
+    sections = [(kind.heading, [card for card in cards if card.kind == kind.slug]) for kind in registry.kinds()]
     who = await person(request.session, await request.auser())
     return render(request, "catalog.html", {"cards": cards, "sections": [s for s in sections if s[1]],
                                             "instructor": who.instructor})

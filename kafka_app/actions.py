@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coordlab.labs.commands import CommandError
-from coordlab.labs.scenario import Actions
+from coordlab.labs.kinds import JOINS, LEAVES, VANISHES, Action
 from coordlab.sim import Message, Simulation, serializable
 
 from .model import observe
@@ -134,14 +134,6 @@ def how_partition(sim: Simulation, topic: str, key: str | None) -> str:
 
 
 # -- checking -------------------------------------------------------------------------------------------------------
-
-
-def check(sim: Simulation, op: str, fields: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    checker = CHECKS.get(op)
-    if checker is None:
-        raise CommandError(f"Unknown action '{op}' (try: {', '.join(CHECKS)}).")
-    logged, message = checker(sim, fields)
-    return {"op": op, **logged}, message
 
 
 def check_publish(sim: Simulation, fields: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -294,15 +286,6 @@ def check_vanish(sim: Simulation, fields: dict[str, Any]) -> tuple[dict[str, Any
     return {"member": node.name}, f"{node.name}'s terminal is gone without a goodbye."
 
 
-CHECKS = {
-    "publish": check_publish, "traffic": check_traffic, "add_consumer": check_add_consumer,
-    "remove_consumer": check_remove_consumer, "pause_consumer": check_pause, "resume_consumer": check_resume,
-    "consumer_rate": check_consumer_rate, "reset_offsets": check_reset_offsets, "create_topic": check_create_topic,
-    "add_partitions": check_add_partitions, "set_retention": check_set_retention, "join": check_join,
-    "leave": check_remove_consumer, "vanish": check_vanish,
-}
-
-
 # -- applying -------------------------------------------------------------------------------------------------------
 
 
@@ -329,58 +312,71 @@ def add_consumer(sim: Simulation, name: str, group: str, topics: list[str], rate
                       evidence_limit=LAB_EVIDENCE, metadata_max_age_ms=LAB_METADATA_AGE_MS))
 
 
-def apply(sim: Simulation, command: dict[str, Any]) -> None:
-    op = command["op"]
-    node = sim.nodes.get(command.get("member") or command.get("producer") or "")
-    if op == "publish":
-        if node is None:
-            node = sim.add_node(Publisher(name=command["producer"], bootstrap=bootstrap(sim),
-                                          client_id=command["producer"], producer_id=next_producer_id(sim),
-                                          evidence_limit=LAB_EVIDENCE, metadata_max_age_ms=LAB_METADATA_AGE_MS))
-        assert isinstance(node, Publisher)
-        node.acks = -1 if command["acks"] == "all" else int(command["acks"])
-        key = command["key"]
-        node.send(sim, command["topic"], command["value"].encode(), None if key is None else key.encode(),
-                  [(k, v.encode()) for k, v in command["headers"]])
-    elif op == "traffic":
-        assert isinstance(node, Service)
-        node.rate, node.keys = command["rate"], command["keys"]
-        sim.trace(node.name, "traffic", f"{node.name} produces {node.rate:g} records/s, keyed by "
-                  f"{KEY_MODES[node.keys]}.")
-    elif op == "add_consumer":
-        add_consumer(sim, command["name"], command["group"], command["topics"], command["rate"])
-    elif op in ("remove_consumer", "leave"):
-        assert isinstance(node, ConsumerNode)
-        node.close(sim)
-    elif op == "vanish":
-        sim.crash(command["member"])
-    elif op in ("pause_consumer", "resume_consumer"):
-        assert isinstance(node, ConsumerNode)
-        node.paused = op == "pause_consumer"
-        sim.trace(node.name, "paused" if node.paused else "resumed",
-                  f"{node.name} {'pauses: it stops processing but keeps heartbeating' if node.paused else 'resumes'}.")
-        node.fetch(sim)
-    elif op == "consumer_rate":
-        assert isinstance(node, ConsumerNode)
-        start = node.rate <= 0 < command["rate"]
-        node.rate = command["rate"]
-        if start:
-            sim.set_timer(node.name, "process", 100)
-        sim.trace(node.name, "rate", f"{node.name} now processes {node.rate:g} records a second.")
-    elif op == "reset_offsets":
-        reset_offsets(sim, command["group"], command["to"])
-    elif op == "create_topic":
-        admin(sim).ask(sim, "CreateTopics", topics=[{"name": command["topic"], "partitions": command["partitions"],
-                                                     "replication": command["replication"],
-                                                     "configs": command["configs"]}], validate_only=False)
-    elif op == "add_partitions":
-        admin(sim).ask(sim, "CreatePartitions", topic=command["topic"], total=command["total"])
-    elif op == "set_retention":
-        admin(sim).ask(sim, "AlterConfigs", topic=command["topic"],
-                       configs={"retention.ms": str(command["retention_ms"])})
-    elif op == "join":
-        add_consumer(sim, command["member"], command["group"], [command["topic"]], TERMINAL_RATE, TerminalConsumer,
-                     command.get("reset", "latest"))
+def publish(sim: Simulation, command: dict[str, Any]) -> None:
+    node = sim.nodes.get(command["producer"])
+    if node is None:
+        node = sim.add_node(Publisher(name=command["producer"], bootstrap=bootstrap(sim),
+                                      client_id=command["producer"], producer_id=next_producer_id(sim),
+                                      evidence_limit=LAB_EVIDENCE, metadata_max_age_ms=LAB_METADATA_AGE_MS))
+    assert isinstance(node, Publisher)
+    node.acks = -1 if command["acks"] == "all" else int(command["acks"])
+    key = command["key"]
+    node.send(sim, command["topic"], command["value"].encode(), None if key is None else key.encode(),
+              [(k, v.encode()) for k, v in command["headers"]])
+
+
+def traffic(sim: Simulation, command: dict[str, Any]) -> None:
+    node = sim.nodes[command["producer"]]
+    assert isinstance(node, Service)
+    node.rate, node.keys = command["rate"], command["keys"]
+    sim.trace(node.name, "traffic", f"{node.name} produces {node.rate:g} records/s, keyed by "
+              f"{KEY_MODES[node.keys]}.")
+
+
+def _member_node(sim: Simulation, command: dict[str, Any]) -> ConsumerNode:
+    node = sim.nodes[command["member"]]
+    assert isinstance(node, ConsumerNode)
+    return node
+
+
+def close_consumer(sim: Simulation, command: dict[str, Any]) -> None:
+    _member_node(sim, command).close(sim)
+
+
+def pause_or_resume(sim: Simulation, command: dict[str, Any]) -> None:
+    node = _member_node(sim, command)
+    node.paused = command["op"] == "pause_consumer"
+    sim.trace(node.name, "paused" if node.paused else "resumed",
+              f"{node.name} {'pauses: it stops processing but keeps heartbeating' if node.paused else 'resumes'}.")
+    node.fetch(sim)
+
+
+def consumer_rate(sim: Simulation, command: dict[str, Any]) -> None:
+    node = _member_node(sim, command)
+    start = node.rate <= 0 < command["rate"]
+    node.rate = command["rate"]
+    if start:
+        sim.set_timer(node.name, "process", 100)
+    sim.trace(node.name, "rate", f"{node.name} now processes {node.rate:g} records a second.")
+
+
+def create_topic(sim: Simulation, command: dict[str, Any]) -> None:
+    admin(sim).ask(sim, "CreateTopics", topics=[{"name": command["topic"], "partitions": command["partitions"],
+                                                 "replication": command["replication"],
+                                                 "configs": command["configs"]}], validate_only=False)
+
+
+def add_partitions(sim: Simulation, command: dict[str, Any]) -> None:
+    admin(sim).ask(sim, "CreatePartitions", topic=command["topic"], total=command["total"])
+
+
+def set_retention(sim: Simulation, command: dict[str, Any]) -> None:
+    admin(sim).ask(sim, "AlterConfigs", topic=command["topic"], configs={"retention.ms": str(command["retention_ms"])})
+
+
+def join(sim: Simulation, command: dict[str, Any]) -> None:
+    add_consumer(sim, command["member"], command["group"], [command["topic"]], TERMINAL_RATE, TerminalConsumer,
+                 command.get("reset", "latest"))
 
 
 def reset_offsets(sim: Simulation, group: str, to: str) -> None:
@@ -400,4 +396,21 @@ def reset_offsets(sim: Simulation, group: str, to: str) -> None:
     sim.trace("lab", "offsets_reset", f"Group {group}'s offsets reset to {to}.", group=group)
 
 
-ACTIONS = Actions(check=check, apply=apply)
+#: op → its check and apply; a terminal client may publish, and join and end its own consumers
+ACTIONS = {
+    "publish": Action(check_publish, publish, terminal=True),
+    "traffic": Action(check_traffic, traffic),
+    "add_consumer": Action(check_add_consumer,
+                           lambda sim, c: add_consumer(sim, c["name"], c["group"], c["topics"], c["rate"])),
+    "remove_consumer": Action(check_remove_consumer, close_consumer),
+    "pause_consumer": Action(check_pause, pause_or_resume),
+    "resume_consumer": Action(check_resume, pause_or_resume),
+    "consumer_rate": Action(check_consumer_rate, consumer_rate),
+    "reset_offsets": Action(check_reset_offsets, lambda sim, c: reset_offsets(sim, c["group"], c["to"])),
+    "create_topic": Action(check_create_topic, create_topic),
+    "add_partitions": Action(check_add_partitions, add_partitions),
+    "set_retention": Action(check_set_retention, set_retention),
+    "join": Action(check_join, join, terminal=True, member=JOINS),
+    "leave": Action(check_remove_consumer, close_consumer, terminal=True, member=LEAVES),
+    "vanish": Action(check_vanish, lambda sim, c: sim.crash(c["member"]), terminal=True, member=VANISHES),
+}

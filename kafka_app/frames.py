@@ -96,7 +96,6 @@ def context(lab: Lab) -> dict[str, Any]:
         "queue": _queue(sim),
         "safety": _safety(sim),
         "timeline": timeline(sim, TIMELINE_LENGTH, hidden=QUIET),
-        "toggles": [{"slug": t.slug, "label": t.label, "on": t.is_on(sim)} for t in lab.scenario.toggles],
         "key_modes": KEY_MODES,
         "terminal": {"lab": lab.id, "topic": topics[0] if topics else "events",
                      "group": "terminal"},
@@ -396,7 +395,13 @@ def _queue(sim: Simulation) -> dict[str, Any] | None:
             "workers": [{"name": w.name, "got": queue.handed.get(w.name, 0), "last": w.got[-3:]} for w in workers]}
 
 
-def _safety(sim: Simulation) -> dict[str, Any]:
+def violations(sim: Simulation) -> list[str]:
+    """What the lab's safety monitor has found broken so far (it checks every two seconds, as
+    records flow, and keeps what it found)."""
     monitor = sim.nodes.get(SAFETY)
-    violations = monitor.violations if isinstance(monitor, SafetyMonitor) else []
-    return {"ok": not violations, "violations": violations}
+    return list(monitor.violations) if isinstance(monitor, SafetyMonitor) else []
+
+
+def _safety(sim: Simulation) -> dict[str, Any]:
+    broken = violations(sim)
+    return {"ok": not broken, "violations": broken}

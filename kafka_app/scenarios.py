@@ -8,7 +8,7 @@ from typing import Any
 from coordlab.labs.scenario import Groups, Preset, Scenario, Toggle
 from coordlab.sim import Simulation
 
-from .actions import ACTIONS, LAB_EVIDENCE, LAB_METADATA_AGE_MS, add_consumer, admin, next_producer_id
+from .actions import LAB_EVIDENCE, LAB_METADATA_AGE_MS, add_consumer, admin, next_producer_id
 from .model import Cluster, NewTopic, observe
 from .model.story import ClassicQueue, LagMonitor, QueueWorker, SafetyMonitor, Service
 
@@ -203,7 +203,7 @@ UNCLEAN = Toggle("unclean", "Allow unclean leader election", set_unclean, unclea
 def kafka(slug: str, title: str, build: Callable[[int], Simulation], promise: str, explain: tuple[str, ...],
           toggles: tuple[Toggle, ...] = ()) -> Scenario:
     return Scenario(slug=slug, title=title, kind="kafka", build=build, promise=promise, explain=explain,
-                    simplification=SIMPLIFIED, presets=PRESETS, toggles=toggles, actions=ACTIONS)
+                    simplification=SIMPLIFIED, presets=PRESETS, toggles=toggles)
 
 
 SCENARIOS = (

@@ -43,4 +43,10 @@ def fingerprint(lab: Lab) -> str:
 
 
 if __name__ == "__main__":
+    import os
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "coordlab.settings")
+    django.setup()  # the apps register their lab kinds
     print(fingerprint(run()))

@@ -10,20 +10,14 @@ from coordlab.labs.lab import Lab
 from coordlab.picture import link_view, message_view, timeline
 from coordlab.sim import Message, Simulation
 from zookeeper_app.model import ZkServer, hex_zxid
-from zookeeper_app.model.checks import (
-    ephemerals_die_with_sessions,
-    histories_agree,
-    one_leader_per_epoch,
-    one_master,
-)
+from zookeeper_app.model.checks import violations
 from zookeeper_app.model.client import ZkClient
-from zookeeper_app.model.console import ConsoleClient
+from zookeeper_app.model.console import OPS, ConsoleClient, console_client
 from zookeeper_app.model.story import AppServer, NaiveAppServer, PlainStorage, StorageMachine, Tracker
 
 WIDTH, HEIGHT = 920, 500
 RING_X, RING_Y, RING_R = 230, 240, 170
 FRESH_MS = 1500  # a znode changed this recently flashes
-SAFETY_WINDOW = 256  # the badge compares this many recent committed transactions per pair, every frame
 TIMELINE_LENGTH = 24
 
 #: message kind → (legend category, label)
@@ -67,9 +61,8 @@ def context(lab: Lab) -> dict[str, Any]:
         "metrics": _metrics(sim),
         "safety": _safety(sim),
         "timeline": timeline(sim, TIMELINE_LENGTH),
-        "toggles": [{"slug": t.slug, "label": t.label, "on": t.is_on(sim)} for t in lab.scenario.toggles],
         "console": _console(sim),
-        "console_ops": lab.scenario.console_ops,
+        "console_ops": OPS if console_client(sim) else (),
         "machine_names": list(sim.nodes),
     }
 
@@ -212,19 +205,17 @@ def _metrics(sim: Simulation) -> dict[str, Any]:
 
 
 def _safety(sim: Simulation) -> dict[str, Any]:
-    diverged = histories_agree(sim, window=SAFETY_WINDOW)
-    violations = (one_leader_per_epoch(sim.trace_log.events) + diverged
-                  + one_master(sim, histories_ok=not diverged) + ephemerals_die_with_sessions(sim))
+    broken = violations(sim)
     # the events behind a violation: each current leader's rise, and each master's
     leaders = {n.name for n in sim.nodes.values() if isinstance(n, ZkServer) and n.alive and n.state == "LEADING"}
     causes = [{"seq": e.seq, "time_s": e.time / 1000, "text": e.text} for e in sim.trace_log.events
               if (e.kind == "established" and e.node in leaders) or e.kind in ("master", "unsafe")][-6:]
-    return {"ok": not violations, "violations": violations, "causes": causes if violations else []}
+    return {"ok": not broken, "violations": broken, "causes": causes if broken else []}
 
 
 def _console(sim: Simulation) -> dict[str, Any] | None:
-    you = sim.nodes.get("you")
-    if not isinstance(you, ConsoleClient):
+    you = console_client(sim)
+    if you is None:
         return None
     return {"state": you.state.lower(), "server": you.server,
             "lines": [{"time_s": line.time / 1000, "text": line.text, "kind": line.kind} for line in you.lines]}

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from coordlab.labs.scenario import Groups, Preset, Scenario, Toggle
 from coordlab.sim import Simulation
 from zookeeper_app.model import Ensemble, ZkServer
-from zookeeper_app.model.console import OPS, ConsoleClient
+from zookeeper_app.model.console import CONSOLE_CLIENT, ConsoleClient
 from zookeeper_app.model.story import AppServer, NaiveAppServer, PlainStorage, StorageMachine, Tracker
 
 TICK_MS = 500
@@ -19,17 +17,8 @@ SIMPLIFIED = ("No ACLs, quotas or snapshot files; each server replays its whole 
 def ensemble(seed: int, servers: int) -> Ensemble:
     """An ensemble with the console's "you" client, slowed down to watch."""
     ens = Ensemble(servers=servers, seed=seed, tick_time=TICK_MS, latency_ms=LATENCY_MS, jitter_ms=JITTER_MS)
-    ens.add(ConsoleClient(name="you", hosts=list(ens.server_names), timeout_ms=10_000))
+    ens.add(ConsoleClient(name=CONSOLE_CLIENT, hosts=list(ens.server_names), timeout_ms=10_000))
     return ens
-
-
-def console(sim: Simulation, args: dict[str, Any]) -> None:
-    you = sim.nodes["you"]
-    assert isinstance(you, ConsoleClient)
-    you.run(sim, **args)
-
-
-CONSOLE = {"console": console, "console_ops": OPS}
 
 
 def servers_of(sim: Simulation) -> list[str]:
@@ -148,7 +137,6 @@ SCENARIOS = (
             "Slow down to 0.1x and use Step to follow a failover message by message.",
     ),
         simplification=SIMPLIFIED, presets=(ISOLATE_LEADER,),
-        **CONSOLE,
     ),
     Scenario(
         slug="quorum-split-brain", title="Why a majority: quorum and split brain", kind="zookeeper",
@@ -164,7 +152,6 @@ SCENARIOS = (
     ),
         simplification=SIMPLIFIED + " The unsafe switch does not exist in ZooKeeper: it is here to show why.",
         presets=(split(2), ISOLATE_LEADER), toggles=(HALF_QUORUM,),
-        **CONSOLE,
     ),
     Scenario(
         slug="leader-election", title="Inside ZooKeeper: leader election", kind="zookeeper", build=build_election,
@@ -178,7 +165,6 @@ SCENARIOS = (
             "Try: pause, set 0.1x, and Step through the election one message at a time.",
     ),
         simplification=SIMPLIFIED, presets=(ISOLATE_LEADER,),
-        **CONSOLE,
     ),
     Scenario(
         slug="sessions-ephemerals", title="Sessions and ephemeral nodes", kind="zookeeper",
@@ -194,6 +180,5 @@ SCENARIOS = (
             "and keeps its session: suspended, then connected again, never expired.",
     ),
         simplification=SIMPLIFIED,
-        **CONSOLE,
     ),
 )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,6 @@ MAX_COMMAND_BYTES = 4096
 SPEEDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 MAX_FORWARD_SECONDS = 600
 MAX_NAME_LENGTH = 40
-MAX_PATH_LENGTH = 200
 MAX_DATA_LENGTH = 1000
 MAX_ACTION_FIELDS = 12
 ACTION_NAME = re.compile(r"[a-z][a-z_]{0,29}")
@@ -61,7 +60,7 @@ def _name(value: Any, field: str) -> str:
     return name
 
 
-def _flag(value: Any, field: str) -> bool:
+def flag(value: Any, field: str) -> bool:
     if isinstance(value, bool):
         return value
     if value in ("true", "on", "1", 1):
@@ -71,20 +70,20 @@ def _flag(value: Any, field: str) -> bool:
     raise CommandError(f"'{field}' must be true or false.")
 
 
-def _number(value: Any, field: str) -> float:
+def number(value: Any, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise CommandError(f"'{field}' must be a number.")
     try:
-        number = float(value)
+        result = float(value)
     except (ValueError, OverflowError):
         raise CommandError(f"'{field}' must be a number of a sensible size.") from None
-    if number != number or number in (float("inf"), float("-inf")):
+    if result != result or result in (float("inf"), float("-inf")):
         raise CommandError(f"'{field}' must be a finite number.")
-    return number
+    return result
 
 
 def _speed(value: Any, field: str) -> float:
-    speed = _number(value, field)
+    speed = number(value, field)
     if speed not in SPEEDS:
         allowed = ", ".join(f"{s:g}x" for s in SPEEDS)
         raise CommandError(f"Speed must be one of {allowed}.")
@@ -92,14 +91,14 @@ def _speed(value: Any, field: str) -> float:
 
 
 def _seconds(value: Any, field: str) -> int:
-    seconds = _number(value, field)
+    seconds = number(value, field)
     if not 0 < seconds <= MAX_FORWARD_SECONDS or seconds != int(seconds):
         raise CommandError(f"'{field}' must be a whole number of seconds from 1 to {MAX_FORWARD_SECONDS}.")
     return int(seconds)
 
 
 def _time_ms(value: Any, field: str) -> int:
-    time_ms = _number(value, field)
+    time_ms = number(value, field)
     if time_ms < 0:
         raise CommandError(f"'{field}' cannot be negative.")
     if time_ms > MAX_TIME_MS:
@@ -107,33 +106,18 @@ def _time_ms(value: Any, field: str) -> int:
     return int(time_ms)
 
 
-def _op(value: Any, field: str) -> str:
+def op_name(value: Any, field: str) -> str:
     if not isinstance(value, str) or not value.isalpha() or len(value) > 20:
         raise CommandError(f"'{field}' must name an operation.")
     return value
 
 
-def _path(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not value.startswith("/"):
-        raise CommandError("A znode path starts with “/”, for example /app/config.")
-    if len(value) > MAX_PATH_LENGTH:
-        raise CommandError(f"That path is too long (at most {MAX_PATH_LENGTH} characters here).")
-    return value
-
-
-def _text(value: Any, field: str) -> str:
+def text(value: Any, field: str) -> str:
     if not isinstance(value, str):
         raise CommandError(f"'{field}' must be text.")
     if len(value) > MAX_DATA_LENGTH:
         raise CommandError(f"'{field}' is too long (at most {MAX_DATA_LENGTH} characters here).")
     return value
-
-
-def _version(value: Any, field: str) -> int:
-    number = _number(value if value != "" else -1, field)
-    if number != int(number) or number < -1:
-        raise CommandError("A version is a whole number; -1 means any version.")
-    return int(number)
 
 
 def _action(value: Any, field: str) -> str:
@@ -195,20 +179,33 @@ SCHEMA: dict[str, dict[str, Parser]] = {
     "seek": {"time_ms": _time_ms},
     "crash": {"node": _name},
     "restart": {"node": _name},
-    "cut": {"a": _name, "b": _name, "both_ways": _flag},
-    "restore": {"a": _name, "b": _name, "both_ways": _flag},
+    "cut": {"a": _name, "b": _name, "both_ways": flag},
+    "restore": {"a": _name, "b": _name, "both_ways": flag},
     "partition": {"preset": _slug},
     "heal": {},
-    "toggle": {"name": _slug, "on": _flag},
+    "toggle": {"name": _slug, "on": flag},
     "act": {"op": _action},
-    "console": {"op": _op, "path": _path, "data": _text, "ephemeral": _flag, "sequential": _flag,
-                "watch": _flag, "version": _version},
 }
 DEFAULTS: dict[str, dict[str, Any]] = {
     "cut": {"both_ways": True},
     "restore": {"both_ways": True},
-    "console": {"data": "", "ephemeral": False, "sequential": False, "watch": False, "version": -1},
 }
+
+
+def declare(name: str, fields: Mapping[str, Parser], defaults: Mapping[str, Any]) -> None:
+    """Add a lab kind's own command to the schema (``coordlab.labs.registry`` does, for each
+    registered kind). A name taken by another command is a ``ValueError``."""
+    if name in SCHEMA and (SCHEMA[name], DEFAULTS.get(name, {})) != (dict(fields), dict(defaults)):
+        raise ValueError(f"the command {name!r} is declared twice")
+    SCHEMA[name] = dict(fields)
+    if defaults:
+        DEFAULTS[name] = dict(defaults)
+
+
+def forget(name: str) -> None:
+    """Take a kind's command out of the schema again (when its kind is unregistered)."""
+    SCHEMA.pop(name, None)
+    DEFAULTS.pop(name, None)
 
 
 def parse(raw: str | bytes | None) -> Command:

@@ -39,6 +39,7 @@ from typing import Any
 from coordlab.sim import Simulation
 from coordlab.sim.codec import decode, encode
 
+from .changes import apply_to_simulation, change
 from .commands import SPEEDS, Command, CommandError
 from .scenario import Scenario
 
@@ -48,6 +49,9 @@ MAX_CHECKPOINTS = 240
 MAX_CHECKPOINT_BYTES = 24 * 1024 * 1024
 #: events run between two looks at the wall clock when a deadline is given
 EVENTS_PER_SLICE = 20
+#: the commands that move a lab's clock (the ``do_`` methods); every other command changes the
+#: simulation and is logged (``coordlab.labs.changes``)
+CONTROLS = ("play", "pause", "speed", "faster", "slower", "step", "forward", "seek", "reset")
 #: commands a lab takes while a jump ahead or a rewind is still going on
 WHILE_BUSY = ("play", "pause", "speed", "faster", "slower", "reset")
 #: a lab whose pace over the last second is below this share of its speed says it is slower
@@ -155,9 +159,6 @@ class Lab:
     @property
     def now(self) -> int:
         return self.sim.now
-
-    def machine_names(self) -> list[str]:
-        return list(self.sim.nodes)
 
     # -- the clock --------------------------------------------------------
 
@@ -306,11 +307,18 @@ class Lab:
         if self.job is not None and command.name not in WHILE_BUSY:
             raise CommandError(f"Wait a moment: the lab is {self.job.describe()} "
                                f"({self.job.progress(self.now):.0%} done).")
-        handler = getattr(self, "do_" + command.name)
-        if command.name in ("forward", "seek"):
-            message: str = handler(deadline=deadline, **command.args)
+        if command.name in CONTROLS:
+            handler = getattr(self, "do_" + command.name)
+            if command.name in ("forward", "seek"):
+                message: str = handler(deadline=deadline, **command.args)
+            else:
+                message = handler(**command.args)
         else:
-            message = handler(**command.args)
+            found = change(command.name, self.scenario)
+            if found is None:
+                raise CommandError(f"This kind of lab has no '{command.name}' command.")
+            logged, message = found.check(self, command.args)
+            self._record({"command": command.name, **logged}, message)
         self.version += 1
         return message
 
@@ -375,56 +383,6 @@ class Lab:
         self.playing = False
         return self._start(Job("seek", target, self.sim.now, thaw(checkpoint.snapshot), checkpoint.log_length),
                            deadline)
-
-    def do_crash(self, node: str) -> str:
-        self._require_machine(node, alive=True)
-        return self._record({"command": "crash", "node": node}, f"Killed {node}.")
-
-    def do_restart(self, node: str) -> str:
-        self._require_machine(node, alive=False)
-        return self._record({"command": "restart", "node": node}, f"Restarted {node}.")
-
-    def do_cut(self, a: str, b: str, both_ways: bool) -> str:
-        self._require_link(a, b)
-        if self.sim.network.is_cut(a, b) and (not both_ways or self.sim.network.is_cut(b, a)):
-            raise CommandError(f"The link {a} → {b} is already cut.")
-        return self._record({"command": "cut", "a": a, "b": b, "both_ways": both_ways},
-                            f"Cut the link between {a} and {b}." if both_ways
-                            else f"Cut the link from {a} to {b} (one way).")
-
-    def do_restore(self, a: str, b: str, both_ways: bool) -> str:
-        self._require_link(a, b)
-        return self._record({"command": "restore", "a": a, "b": b, "both_ways": both_ways},
-                            f"Restored the link between {a} and {b}.")
-
-    def do_partition(self, preset: str) -> str:
-        found = self.scenario.preset(preset)
-        if found is None:
-            raise CommandError(f"Unknown partition preset '{preset}'.")
-        groups = found.resolve(self.sim)
-        if len(groups) < 2:
-            raise CommandError(f"“{found.label}” does not apply right now.")
-        return self._record({"command": "partition", "groups": groups}, f"{found.label}.")
-
-    def do_console(self, **args: Any) -> str:
-        if self.scenario.console is None:
-            raise CommandError("This lab has no console.")
-        if args["op"] not in self.scenario.console_ops:
-            raise CommandError(f"Unknown operation '{args['op']}' (try: {', '.join(self.scenario.console_ops)}).")
-        return self._record({"command": "console", **args}, "Sent: the answer appears in the console.")
-
-    def do_toggle(self, name: str, on: bool) -> str:
-        found = self.scenario.toggle(name)
-        if found is None:
-            raise CommandError(f"Unknown switch '{name}'.")
-        return self._record({"command": "toggle", "name": name, "on": on},
-                            f"{found.label}: {'on' if on else 'off'}.")
-
-    def do_act(self, op: str, fields: dict[str, Any]) -> str:
-        if self.scenario.actions is None:
-            raise CommandError("This lab has no actions of its own.")
-        logged, message = self.scenario.actions.check(self.sim, op, fields)
-        return self._record({"command": "act", **logged}, message)
 
     def fork(self, lab_id: str, sim: Simulation | None = None) -> Lab:
         """A copy of this lab as it is now, history included, under another id; the two go
@@ -553,9 +511,6 @@ class Lab:
         end = start + len(items)
         return items[max(0, after - start):], end
 
-    def do_heal(self) -> str:
-        return self._record({"command": "heal"}, "Healed the network.")
-
     # -- the log, replay and branches ------------------------------------------
 
     def _record(self, command: dict[str, Any], message: str) -> str:
@@ -582,24 +537,7 @@ class Lab:
         self.log.append(LogEntry(self.sim.now, self.sim.processed, {"command": "note", "text": note}))
         apply_to_simulation(self.sim, {"command": "note", "text": note}, self.scenario)
 
-    # -- checks ------------------------------------------------------------------
-
-    def _require_machine(self, name: str, alive: bool) -> None:
-        node = self.sim.nodes.get(name)
-        if node is None:
-            known = ", ".join(self.sim.nodes)
-            raise CommandError(f"There is no machine '{name}' in this lab (machines: {known}).")
-        if alive and not node.alive:
-            raise CommandError(f"{name} is already down.")
-        if not alive and node.alive:
-            raise CommandError(f"{name} is already running.")
-
-    def _require_link(self, a: str, b: str) -> None:
-        for name in (a, b):
-            if name not in self.sim.nodes:
-                raise CommandError(f"There is no machine '{name}' in this lab.")
-        if a == b:
-            raise CommandError("A link joins two different machines.")
+    # -- describing ---------------------------------------------------------------
 
     def _describe_next_event(self) -> str | None:
         if not self.sim.queue:
@@ -615,34 +553,6 @@ class Lab:
 def snapshot_text(frozen: bytes) -> str:
     """A checkpoint's frozen simulation as the JSON snapshot text a saved lab keeps."""
     return thaw(frozen).snapshot()
-
-
-def apply_to_simulation(sim: Simulation, command: dict[str, Any], scenario: Scenario) -> None:
-    """Apply one logged command to a simulation (live, and again on replay)."""
-    name = command["command"]
-    toggle = scenario.toggle(command.get("name", "")) if name == "toggle" else None
-    if name == "crash":
-        sim.crash(command["node"])
-    elif name == "restart":
-        sim.restart(command["node"])
-    elif name == "cut":
-        sim.cut(command["a"], command["b"], command["both_ways"])
-    elif name == "restore":
-        sim.restore_link(command["a"], command["b"], command["both_ways"])
-    elif name == "partition":
-        sim.partition(command["groups"])
-    elif name == "heal":
-        sim.heal()
-    elif name == "note":
-        sim.trace("lab", "note", command["text"])
-    elif toggle is not None:
-        toggle.apply(sim, command["on"])
-    elif name == "act" and scenario.actions is not None:
-        scenario.actions.apply(sim, {k: v for k, v in command.items() if k != "command"})
-    elif name == "console" and scenario.console is not None:
-        scenario.console(sim, {k: v for k, v in command.items() if k != "command"})
-    else:
-        raise ValueError(f"not a simulation command: {name}")
 
 
 def _sliced(run: Callable[[int | None], bool], deadline: float | None) -> bool:

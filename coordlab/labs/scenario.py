@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from coordlab.sim import Simulation
 
@@ -38,20 +37,9 @@ class Toggle:
 
 
 @dataclass(frozen=True)
-class Actions:
-    """A lab kind's own commands (publish a record, add a consumer…), sent as
-    ``{"command": "act", "op": …}``. ``check(sim, op, fields)`` validates one
-    against the simulation now and returns its logged form and a sentence for
-    the sender, or raises ``CommandError``; ``apply(sim, logged)`` carries out a
-    logged one, live and again on replay."""
-
-    check: Callable[[Simulation, str, dict[str, Any]], tuple[dict[str, Any], str]]
-    apply: Callable[[Simulation, dict[str, Any]], None]
-
-
-@dataclass(frozen=True)
 class Scenario:
-    """A built-in lab: ``build(seed)`` returns its simulation at time zero."""
+    """A built-in lab of the registered kind ``kind``: ``build(seed)`` returns its simulation at
+    time zero. What a viewer may do besides the platform's controls is the kind's (``LabKind``)."""
 
     slug: str
     title: str
@@ -62,9 +50,6 @@ class Scenario:
     simplification: str
     presets: tuple[Preset, ...] = field(default=())
     toggles: tuple[Toggle, ...] = field(default=())
-    console: Callable[[Simulation, dict[str, Any]], None] | None = None
-    console_ops: tuple[str, ...] = ()
-    actions: Actions | None = None
     seed: int = 1
 
     def preset(self, slug: str) -> Preset | None:

@@ -87,6 +87,7 @@ from django.utils import timezone
 from coordlab import access, consumers, roster
 from coordlab.asgi import application
 from coordlab.labs.commands import MAX_COMMAND_BYTES, from_data
+from zookeeper_app.model.console import OPS, console_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -181,14 +182,14 @@ class Profile:
 
 def profile_of(kind: str, lab: Any) -> Profile:
     scenario = lab.scenario
-    machines = tuple(lab.machine_names())
+    machines = tuple(lab.sim.nodes)
     extra: dict[str, Any] = {}
     if kind == "kafka":
         extra = {"topics": ("events",), "groups": ("workers",),
                  "members": tuple(m for m in machines if m.startswith("workers-")),
                  "services": ("events",)}
     return Profile(kind, machines, tuple(p.slug for p in scenario.presets), tuple(t.slug for t in scenario.toggles),
-                   tuple(scenario.console_ops), **extra)
+                   OPS if console_client(lab.sim) else (), **extra)
 
 
 DIGITS_400 = "1" + "0" * 399

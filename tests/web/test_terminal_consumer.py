@@ -1,19 +1,24 @@
 """The terminal WebSocket consumer, through the real ASGI application.
 
 Kafka's own actions (publish, join, leave, vanish) and machine outboxes belong
-to the Kafka lab; here a fake stands in for them on a basics lab, so these
-tests hold the consumer's side of the contract alone."""
+to the Kafka lab; here a fake stands in for them on a basics lab (whose kind
+declares the same terminal actions for the test), so these tests hold the
+consumer's side of the contract alone."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import re
 
 import pytest
 from channels.testing import WebsocketCommunicator
 
 from coordlab.asgi import application
+from coordlab.labs import registry
 from coordlab.labs.commands import Command, CommandError
+from coordlab.labs.kinds import JOINS, LEAVES, VANISHES, Action
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -73,8 +78,18 @@ async def lab(runtime):
     return await runtime.start_lab("network-basics")
 
 
+def never(*args):
+    raise AssertionError("the fake's execute stands in for the lab")
+
+
 @pytest.fixture
-def kafka(runtime):
+def kafka(runtime, monkeypatch):
+    actions = {"publish": Action(never, never, terminal=True), "join": Action(never, never, True, JOINS),
+               "leave": Action(never, never, True, LEAVES), "vanish": Action(never, never, True, VANISHES),
+               "traffic": Action(never, never)}
+    basics = dataclasses.replace(registry.kind("basics"), actions=actions,
+                                 terminal_machine=re.compile(r"terminal-[a-z0-9]{4}"))
+    monkeypatch.setitem(registry._kinds, "basics", basics)
     return FakeKafka(runtime)
 
 

@@ -109,3 +109,16 @@ def all_violations(sim: Simulation, events: Iterable[TraceEvent], acknowledged: 
     return (one_leader_per_epoch(events) + diverged + acknowledged_writes_kept(sim, acknowledged)
             + one_master(sim, histories_ok=not diverged) + ephemerals_die_with_sessions(sim)
             + watches_fire_once(sim))
+
+
+#: the live safety badge compares this many recent committed transactions per pair of servers
+LIVE_WINDOW = 256
+
+
+def violations(sim: Simulation) -> list[str]:
+    """What the lab's safety badge shows: each promise ZooKeeper makes that is broken right now
+    (histories compared over their latest ``LIVE_WINDOW`` transactions, which a picture redrawn
+    many times a second can afford)."""
+    diverged = histories_agree(sim, window=LIVE_WINDOW)
+    return (one_leader_per_epoch(sim.trace_log.events) + diverged + one_master(sim, histories_ok=not diverged)
+            + ephemerals_die_with_sessions(sim))

@@ -14,6 +14,8 @@ from .errors import EXCEPTIONS
 from .prep import CreateRequest, DeleteRequest, SetDataRequest
 
 OPS = ("create", "get", "set", "delete", "exists", "children", "sync")
+#: the name of the console's client, in the labs that have one
+CONSOLE_CLIENT = "you"
 MAX_LINES = 12
 
 
@@ -63,6 +65,12 @@ class ConsoleClient(ZkClient):
     def on_watch(self, sim: Simulation, event: str, path: str) -> None:
         self.say(sim, "watch", f"watch fired: {event} {path}")
         sim.trace(self.name, "watch", f"Your watch fired: {event} on {path}.", event=event, path=path)
+
+
+def console_client(sim: Simulation) -> ConsoleClient | None:
+    """The lab's console client (None in a lab without a console)."""
+    you = sim.nodes.get(CONSOLE_CLIENT)
+    return you if isinstance(you, ConsoleClient) else None
 
 
 def build_request(op: str, path: str, data: str, ephemeral: bool, sequential: bool, watch: bool,
