@@ -57,7 +57,8 @@ def test_client_operations_and_errors(ens):
     zk.create("/a/b")
     with pytest.raises(NotEmptyError):
         zk.delete("/a")
-    assert zk.delete("/a", recursive=True) and zk.exists("/a") is None
+    assert zk.delete("/a", recursive=True) is None and zk.exists("/a") is None  # kazoo's _delete_recursive
+    assert zk.delete("/a", recursive=True) is True  # missing: True, nothing deleted
     assert zk.create("/deep/er/path", makepath=True) == "/deep/er/path"
 
 

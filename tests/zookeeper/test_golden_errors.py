@@ -9,9 +9,11 @@ the exception class or the result (Stats normalised as capture.py did), the zxid
 reply, and how many zxids the request used (a failed write uses one: ZooKeeper commits it
 as an error transaction; a read uses none).
 
-The model's client sends paths exactly as given, as the raw column did. The kazoo column is
-replayed with the path kazoo actually sent (``kazoo_sent_path``); whether the model's client
-rewrites paths as kazoo does is checked on its own, at the end.
+The kazoo column is replayed with the path as given to kazoo, through the model's client,
+which rewrites it as kazoo does (a "." or ".." component raises ValueError and sends nothing).
+The raw column and the precedence rows skip that rewriting, as ``client._call`` did: they go
+through ``RawClient``, the model's client with the rewriting switched off. That the rewriting
+sends exactly ``kazoo_sent_path`` is checked on its own, at the end.
 
 Left out, because the model has no such thing:
   * ACLs: the precedence rows with an empty ACL and extra_raw's ``acl=[]`` creates
@@ -33,6 +35,7 @@ from typing import Any
 import pytest
 
 from zookeeper_app.model import Ensemble, KazooClient, ZookeeperError
+from zookeeper_app.model.kazoo import prefix_root
 
 from .golden_replay import as_golden, load, probe, sorted_children
 
@@ -45,17 +48,7 @@ EMPTY_PATH_ROW = "<jute empty string>"  # raw: a zero-length path, the model's "
 PRECEDENCE_VERSIONS = {"has children, version matches (0)": 0, "'.' in path, node missing": 0,
                        "trailing slash + missing": -1, "trailing slash, bad version": 99}
 
-ROOT_CREATE = ("the model answers NoNodeError: Preparer._create (prep.py) looks up the parent of '/' "
-               "under the path '', which the model's tree does not have; ZooKeeper's DataTree keeps the "
-               "root under '' as well as '/', so the parent is found and '/' itself exists: NodeExistsError")
-MODEL_DIFFERS = {
-    ("case", "delete recursive missing (kazoo helper)"):
-        "kazoo's delete(recursive=True) returns True when the node is missing (its _delete_recursive "
-        "catches NoNodeError from get_children); the model's KazooClient.delete lets NoNodeError through",
-    ("kazoo", "'/'", "create"): ROOT_CREATE,
-    ("raw", "'/'", "create"): ROOT_CREATE,
-    ("kazoo", "''", "create"): ROOT_CREATE + " (kazoo sent '/' for '')",
-}
+MODEL_DIFFERS: dict[tuple[str, ...], str] = {}  # none left: each would be a strict xfail naming what differs
 
 
 def outcome(entry: dict[str, Any]) -> dict[str, Any]:
@@ -73,6 +66,13 @@ def arguments(op: str, data: str | None = None) -> list[Any]:
     return [(data if data is not None else "v").encode()] if op == "set" else []
 
 
+class RawClient(KazooClient):
+    """The model's client on the same machine, sending paths as given: capture.py's ``client._call``."""
+
+    def _prefix_root(self, path: str, trailing: bool = False) -> str:
+        return path
+
+
 class Replay:
     def __init__(self) -> None:
         self.ens = Ensemble(servers=1, seed=3, tick_time=200)
@@ -81,6 +81,7 @@ class Replay:
         for zk in self.clients.values():
             zk.start()
         self.owners = {zk.client_id[0]: f"session:{label}" for label, zk in self.clients.items()}
+        self.raw = RawClient(self.ens, "A")
         self.base = 0
         self.seen: dict[tuple[str, ...], dict[str, Any]] = {}
 
@@ -90,11 +91,13 @@ class Replay:
         before = probe(zk) if count else 0
         try:
             answer: Any = ("OK", as_golden(getattr(zk, op)(path, *args, **kwargs), self.base, self.owners))
-        except ZookeeperError as error:
+        except (ZookeeperError, ValueError) as error:  # ValueError: kazoo refused the path, sent nothing
             answer = type(error).__name__
         if not self.base:
             self.base = zk.node.last_zxid  # the scenario's first write, create /t5
-        found = {"answer": answer, "reply_zxid_rel": zk.node.last_zxid - self.base}
+        found = {"answer": answer}
+        if answer != "ValueError":  # nothing was sent, so no reply: golden has no reply_zxid_rel
+            found["reply_zxid_rel"] = zk.node.last_zxid - self.base
         if count:
             found["zxid_consumed"] = probe(zk) - before
         return found
@@ -122,29 +125,28 @@ def replay() -> dict[tuple[str, ...], dict[str, Any]]:
         r.seen[("case", case["case"])] = r.run(a, case["op"], path, *(d.encode() for d in data),
                                                **case.get("kwargs", {}))
     for row in ROWS:
-        sent = row.get("kazoo_sent_path")
         for op in row.get("kazoo", {}):
-            if isinstance(sent, str):  # else kazoo raised ValueError and sent nothing
-                r.seen[("kazoo", row["path_repr"], op)] = r.run(a, op, sent, *arguments(op))
+            r.seen[("kazoo", row["path_repr"], op)] = r.run(a, op, row["path"], *arguments(op))
         for op, entry in row["raw"].items():
             if row["path_repr"] == NULL_PATH_ROW:
                 if entry["zxid_consumed"]:
-                    r.run(a, op, "", *arguments(op))  # a refused write in place of the NULL one
+                    r.run(r.raw, op, "", *arguments(op))  # a refused write in place of the NULL one
                 continue
             path = "" if row["path_repr"] == EMPTY_PATH_ROW else row["path"]
-            r.seen[("raw", row["path_repr"], op)] = r.run(a, op, path, *arguments(op))
+            r.seen[("raw", row["path_repr"], op)] = r.run(r.raw, op, path, *arguments(op))
     for index, entry in enumerate(GOLDEN["precedence_raw"]):
         if entry.get("acl") == "[]":
             continue
         op = entry.get("op", "create")
         if op == "create":
-            found = r.run(a, op, entry["path"], sequence=entry["flags"] == 2)
+            found = r.run(r.raw, op, entry["path"], sequence=entry["flags"] == 2)
             if isinstance(found["answer"], tuple):
                 a.delete(found["answer"][1])  # capture.py removed what it created
         elif op in ("delete", "set"):
-            found = r.run(a, op, entry["path"], *arguments(op, ""), version=PRECEDENCE_VERSIONS[entry["why"]])
+            found = r.run(r.raw, op, entry["path"], *arguments(op, ""),
+                          version=PRECEDENCE_VERSIONS[entry["why"]])
         else:
-            found = r.run(a, op, entry["path"])
+            found = r.run(r.raw, op, entry["path"])
         r.seen[("precedence", str(index))] = found
     return r.seen
 
@@ -155,8 +157,7 @@ def cells() -> list[Any]:
     found += [(("step", str(i)), step) for i, step in enumerate(GOLDEN["steps"])]
     found += [(("case", case["case"]), case) for case in GOLDEN["cases"]]
     for row in ROWS:
-        if isinstance(row.get("kazoo_sent_path"), str):
-            found += [(("kazoo", row["path_repr"], op), entry) for op, entry in row["kazoo"].items()]
+        found += [(("kazoo", row["path_repr"], op), entry) for op, entry in row.get("kazoo", {}).items()]
         if row["path_repr"] != NULL_PATH_ROW:
             found += [(("raw", row["path_repr"], op), entry) for op, entry in row["raw"].items()]
     found += [(("precedence", str(i)), entry) for i, entry in enumerate(GOLDEN["precedence_raw"])
@@ -184,14 +185,23 @@ def kazoo_outcomes(row: dict[str, Any]) -> dict[str, str]:
     return {op: entry["error"]["exception"] if "error" in entry else "OK" for op, entry in row["kazoo"].items()}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the model's KazooClient sends paths as given; kazoo first rewrites them with "
-    "kazoo.protocol.paths._prefix_root/normpath: a missing leading '/' is added, '//' and a trailing "
-    "'/' are dropped, '' becomes '/', and a '.' or '..' component raises ValueError before anything "
-    "is sent (for '' the model would also need the root-create fix, see ROOT_CREATE)"))
+def sent_path(path: str) -> Any:
+    """What the model's client sends for ``path``, or the ValueError as capture.py recorded it."""
+    try:
+        return prefix_root(path)
+    except ValueError as error:
+        return {"exception": "ValueError", "raised_by": "kazoo-client", "message": str(error)}
+
+
+@pytest.mark.parametrize("row", [row for row in ROWS if "kazoo" in row], ids=lambda row: row["path_repr"])
+def test_the_client_sends_the_path_kazoo_sent(row):
+    assert sent_path(row["path"]) == row["kazoo_sent_path"]
+
+
 @pytest.mark.parametrize("row", [row for row in ROWS if "kazoo" in row and row["kazoo_sent_path"] != row["path"]],
                          ids=lambda row: row["path_repr"])
 def test_the_client_rewrites_paths_as_kazoo_does(row):
+    """Each rewritten path on its own, on a fresh model: answers as kazoo's, with no replay before."""
     ens = Ensemble(servers=1, seed=3, tick_time=200)
     ens.run_for(1.0)
     zk = ens.client("A")

@@ -5,11 +5,20 @@ answer arrives, or until the client's timeout passes in virtual time (then it
 raises ``KazooTimeoutError``). Errors are kazoo's exceptions; watch callbacks
 get a ``WatchedEvent(type, state, path)``; listeners get ``KazooState``
 values. Anyone who knows kazoo can script a lab with it.
+
+Paths are rewritten before they are sent, as kazoo 2.11 does (``_prefix_root`` and
+``normpath`` in ``kazoo.protocol.paths``, with no chroot): a missing leading "/" is added,
+empty components ("//", a trailing "/") are dropped, "" becomes "/", and a "." or ".."
+component raises ``ValueError`` before anything is sent. Only a sequential create keeps
+a trailing "/" ("/a/" names its nodes "/a/0000000003"). A path that is not a ``str``
+raises ``TypeError``. The lab console does not come through here: it sends its paths as
+typed, as zkCli does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import posixpath
 from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -56,16 +65,52 @@ class WatchedEvent(NamedTuple):
 Watch = Callable[[WatchedEvent], Any]
 
 
-class AsyncResult:
-    """What an ``_async`` call returns: ``get()`` runs the simulation until the answer."""
+# -- kazoo.protocol.paths ------------------------------------------------------------------------
 
-    def __init__(self, client: KazooClient, xid: int, convert: Callable[[Code, Any], Any]) -> None:
-        self.client, self.xid, self.convert = client, xid, convert
+def normpath(path: str, trailing: bool = False) -> str:
+    """kazoo's ``normpath``: drop empty components, refuse "." and ".."; keep a leading "/",
+    and a trailing one only with ``trailing``."""
+    components = []
+    for component in path.split("/"):
+        if component == "":
+            continue
+        if component in (".", ".."):
+            raise ValueError("relative paths not allowed")
+        components.append(component)
+    normal = "/".join(components)
+    if trailing and path.endswith("/"):
+        normal += "/"
+    if path.startswith("/") and normal != "/":
+        return "/" + normal
+    return normal
+
+
+def prefix_root(path: str, trailing: bool = False) -> str:
+    """kazoo's ``_prefix_root(chroot, path)`` for a client without a chroot: the path kazoo sends."""
+    return normpath("/" + path.lstrip("/"), trailing=trailing)
+
+
+def _check_path(path: object) -> None:
+    if not isinstance(path, str):
+        raise TypeError("Invalid type for 'path' (string expected)")
+
+
+class AsyncResult:
+    """What an ``_async`` call returns: ``get()`` runs the simulation until the answer.
+
+    With ``exception``, nothing was sent and ``get()`` raises it (kazoo sets an exception
+    raised while preparing a create on its async result, e.g. the ValueError of a "." path)."""
+
+    def __init__(self, client: KazooClient, xid: int, convert: Callable[[Code, Any], Any],
+                 exception: Exception | None = None) -> None:
+        self.client, self.xid, self.convert, self.exception = client, xid, convert, exception
 
     def ready(self) -> bool:
-        return self.xid in self.client.node.replies
+        return self.exception is not None or self.xid in self.client.node.replies
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if self.exception is not None:
+            raise self.exception
         code, result = self.client.wait(self.xid, timeout)
         return self.convert(code, result)
 
@@ -148,6 +193,10 @@ class KazooClient:
                 for watch in self.watchers.pop((kind, path), []):
                     watch(WatchedEvent(EventType(event), KeeperState.CONNECTED, path))
 
+    def _prefix_root(self, path: str, trailing: bool = False) -> str:
+        """The path as sent (see the module docstring)."""
+        return prefix_root(path, trailing)
+
     def call(self, request: Any, watch: Watch | None, convert: Callable[[Code, Any], Any]) -> AsyncResult:
         xid = self.node.submit(self.ensemble.sim, request)
         if watch is not None and isinstance(request, dict):
@@ -160,67 +209,106 @@ class KazooClient:
 
     def create_async(self, path: str, value: bytes = b"", ephemeral: bool = False, sequence: bool = False,
                      include_data: bool = False) -> AsyncResult:
-        convert = _answer(path) if include_data else _answer(path, lambda result: result[0])
-        return self.call(CreateRequest(path, bytes(value), ephemeral, sequence), None, convert)
+        _check_path(path)
+        try:
+            sent = self._prefix_root(path, trailing=sequence)
+        except ValueError as error:  # kazoo raises it inside do_create, onto the async result
+            return AsyncResult(self, -1, _answer(path), exception=error)
+        convert = _answer(sent) if include_data else _answer(sent, lambda result: result[0])
+        return self.call(CreateRequest(sent, bytes(value), ephemeral, sequence), None, convert)
 
     def create(self, path: str, value: bytes = b"", acl: Any = None, ephemeral: bool = False,
                sequence: bool = False, makepath: bool = False, include_data: bool = False) -> Any:
-        """The created path; with ``include_data``, ``(path, ZnodeStat)`` as kazoo's create2."""
-        try:
-            return self.create_async(path, value, ephemeral, sequence, include_data).get()
-        except NoNodeError:
-            if not makepath:
-                raise
-            self.ensure_path(path.rsplit("/", 1)[0] or "/")
-            return self.create_async(path, value, ephemeral, sequence, include_data).get()
+        """The created path; with ``include_data``, ``(path, ZnodeStat)`` as kazoo's create2.
 
-    def ensure_path(self, path: str) -> bool:
-        if path == "/" or self.exists(path) is not None:
+        With ``makepath``, a missing parent is made with ``ensure_path`` and the create tried
+        again, as often as it answers NoNode (kazoo's create_completion)."""
+        while True:
+            try:
+                return self.create_async(path, value, ephemeral, sequence, include_data).get()
+            except NoNodeError:
+                if not makepath:
+                    raise
+                parent = path.rstrip("/") if sequence and path.endswith("/") else posixpath.split(path)[0]
+                self.ensure_path(parent)
+
+    def ensure_path(self, path: str, acl: Any = None) -> Any:
+        """Create ``path`` and any missing ancestors. As kazoo: True if it was there already (or
+        someone else created it meanwhile), else the path the last create returned."""
+        if self.exists(path) is not None:
             return True
-        self.ensure_path(path.rsplit("/", 1)[0] or "/")
-        with contextlib.suppress(NodeExistsError):
-            self.create(path)
-        return True
+        parent, node = posixpath.split(path)
+        if node:
+            self.ensure_path(parent, acl)
+        try:
+            return self.create(path)
+        except NodeExistsError:
+            return True
 
     def get_async(self, path: str, watch: Watch | None = None) -> AsyncResult:
-        return self.call({"op": "getData", "path": path, "watch": watch is not None}, watch, _answer(path))
+        _check_path(path)
+        sent = self._prefix_root(path)
+        return self.call({"op": "getData", "path": sent, "watch": watch is not None}, watch, _answer(sent))
 
     def get(self, path: str, watch: Watch | None = None) -> tuple[bytes, Stat]:
         data, stat = self.get_async(path, watch).get()
         return data, stat
 
     def exists_async(self, path: str, watch: Watch | None = None) -> AsyncResult:
-        return self.call({"op": "exists", "path": path, "watch": watch is not None}, watch, _answer(path))
+        _check_path(path)
+        sent = self._prefix_root(path)
+        return self.call({"op": "exists", "path": sent, "watch": watch is not None}, watch, _answer(sent))
 
     def exists(self, path: str, watch: Watch | None = None) -> Stat | None:
         stat: Stat | None = self.exists_async(path, watch).get()
         return stat
 
     def get_children_async(self, path: str, watch: Watch | None = None) -> AsyncResult:
-        return self.call({"op": "getChildren", "path": path, "watch": watch is not None}, watch, _answer(path))
+        _check_path(path)
+        sent = self._prefix_root(path)
+        return self.call({"op": "getChildren", "path": sent, "watch": watch is not None}, watch, _answer(sent))
 
     def get_children(self, path: str, watch: Watch | None = None, include_data: bool = False) -> Any:
         children, stat = self.get_children_async(path, watch).get()
         return (children, stat) if include_data else children
 
     def set_async(self, path: str, value: bytes, version: int = -1) -> AsyncResult:
-        return self.call(SetDataRequest(path, bytes(value), version), None, _answer(path, lambda result: result[1]))
+        _check_path(path)
+        sent = self._prefix_root(path)
+        return self.call(SetDataRequest(sent, bytes(value), version), None, _answer(sent, lambda result: result[1]))
 
     def set(self, path: str, value: bytes, version: int = -1) -> Stat:
         stat: Stat = self.set_async(path, value, version).get()
         return stat
 
     def delete_async(self, path: str, version: int = -1) -> AsyncResult:
-        return self.call(DeleteRequest(path, version), None, _answer(path, lambda result: True))
+        _check_path(path)
+        sent = self._prefix_root(path)
+        return self.call(DeleteRequest(sent, version), None, _answer(sent, lambda result: True))
 
-    def delete(self, path: str, version: int = -1, recursive: bool = False) -> bool:
+    def delete(self, path: str, version: int = -1, recursive: bool = False) -> bool | None:
+        """True; with ``recursive`` (which ignores ``version``), as kazoo's ``_delete_recursive``:
+        True if the node was missing, else None once it and everything under it are gone."""
+        if not isinstance(recursive, bool):
+            raise TypeError("Invalid type for 'recursive' (bool expected)")
         if recursive:
-            for child in self.get_children(path):
-                self.delete(f"{path.rstrip('/')}/{child}", recursive=True)
+            return self._delete_recursive(path)
         return bool(self.delete_async(path, version).get())
 
+    def _delete_recursive(self, path: str) -> bool | None:
+        try:
+            children = self.get_children(path)
+        except NoNodeError:
+            return True
+        for child in children:
+            self._delete_recursive(path + child if path == "/" else path + "/" + child)
+        with contextlib.suppress(NoNodeError):
+            self.delete(path)
+        return None
+
     def sync_async(self, path: str) -> AsyncResult:
-        return self.call({"op": "sync", "path": path}, None, _answer(path, lambda result: path))
+        sent = self._prefix_root(path)  # kazoo checks no type here: a non-str fails in the rewrite
+        return self.call({"op": "sync", "path": sent}, None, _answer(sent, lambda result: sent))
 
     def sync(self, path: str) -> str:
         return str(self.sync_async(path).get())
@@ -236,18 +324,25 @@ class TransactionRequest:
         self.client = client
         self.operations: list[Any] = []
 
+    # kazoo rewrites a transaction's paths as it adds them, a create's without ``trailing``
+    # even when sequential: "/a/" is sent as "/a".
+
     def create(self, path: str, value: bytes = b"", acl: Any = None, ephemeral: bool = False,
                sequence: bool = False) -> None:
-        self.operations.append(CreateRequest(path, bytes(value), ephemeral, sequence))
+        _check_path(path)
+        self.operations.append(CreateRequest(self.client._prefix_root(path), bytes(value), ephemeral, sequence))
 
     def delete(self, path: str, version: int = -1) -> None:
-        self.operations.append(DeleteRequest(path, version))
+        _check_path(path)
+        self.operations.append(DeleteRequest(self.client._prefix_root(path), version))
 
     def set_data(self, path: str, value: bytes, version: int = -1) -> None:
-        self.operations.append(SetDataRequest(path, bytes(value), version))
+        _check_path(path)
+        self.operations.append(SetDataRequest(self.client._prefix_root(path), bytes(value), version))
 
     def check(self, path: str, version: int) -> None:
-        self.operations.append(CheckRequest(path, version))
+        _check_path(path)
+        self.operations.append(CheckRequest(self.client._prefix_root(path), version))
 
     def commit_async(self) -> AsyncResult:
         return self.client.call(MultiRequest(list(self.operations)), None, self._results)

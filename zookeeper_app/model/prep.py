@@ -203,7 +203,11 @@ class Preparer:
         path = request.path
         if not isinstance(path, str) or "/" not in path or "\0" in path:
             raise Refused(Code.BADARGUMENTS, str(path))
-        parent_path = parent_of(path) if path != "/" else ""
+        # ZooKeeper's validatePathForCreate cuts at the last "/": the parent of "/" (and of "/a") is
+        # "", which its DataTree keeps as a second name of the root. The model names the root "/" only,
+        # and parent_of("/") is "/": so "/" itself already exists (NodeExists), and a sequential "/"
+        # gets a name under the root from the root's counter, as on the real server.
+        parent_path = parent_of(path)
         parent, parent_stat = self._record(parent_path)
         if request.sequential:
             path = f"{path}{parent_stat.cversion:010d}"
