@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT ?= 8000
 
-.PHONY: install db run run-cluster test bench lint chromium clean
+.PHONY: install db run lecture run-cluster test bench lint chromium clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ run: db
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	@echo "CoordLab is at http://127.0.0.1:$(PORT)/"
 	REDIS_URL= DATABASE_URL= $(BIN)/python -m coordlab.serve --port $(PORT)
+
+# A lecture hall: `run`, listening on every interface (port PORT) and answering to this
+# machine's LAN addresses and names, and to HOSTS (comma-separated names students use);
+# prints the join address to give students. README: "Serving a lecture hall".
+HOSTS ?=
+lecture: db
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	REDIS_URL= DATABASE_URL= $(BIN)/python -m coordlab.serve --lecture --port $(PORT)$(if $(HOSTS), --allow-host $(HOSTS))
 
 # Two server processes (ports 8000 and 8001) sharing the labs through the local
 # Redis: each lab runs in one of them, viewers may use either, and if one dies the

@@ -28,6 +28,7 @@ from coordlab.access import OWNER, access_to, clean_code, clean_name, new_code, 
 from coordlab.frames import page_context
 from coordlab.labs import registry
 from coordlab.labs.runtime import UnknownLab, get_runtime
+from coordlab.lecture import public_origin
 from coordlab.models import Classroom, Scenario, Student
 from coordlab.ratelimit import Budgets, spend, wait
 from coordlab.views import address_of, refused
@@ -148,11 +149,12 @@ async def classroom(request: HttpRequest, code: str) -> HttpResponse:
 
 
 async def classroom_context(request: HttpRequest, room: Classroom, instructor: bool) -> dict[str, Any]:
-    """What the classroom panel shows: to its instructor, the join address and QR code, who is
+    """What the classroom panel shows: to its instructor, the join address and QR code (at the
+    host the instructor's browser reached, see ``coordlab.lecture.public_origin``), who is
     watching and who has control."""
     context: dict[str, Any] = {"code": room.code, "instructor": instructor}
     if instructor:
-        join_url = request.build_absolute_uri(reverse("join") + "?" + urlencode({"code": room.code}))
+        join_url = public_origin(request) + reverse("join") + "?" + urlencode({"code": room.code})
         qr = segno.make(join_url, error="m").svg_inline(scale=5, omitsize=True, title="join code")
         controllers = [student.name async for student in room.students.filter(has_control=True)]
         context.update(control=room.control, controllers=", ".join(controllers), closed=room.closed,

@@ -2,9 +2,14 @@
 
 ``python -m coordlab.serve [--port 8000] [--host 127.0.0.1]`` is what
 ``make run``, the browser tests and the benchmark start, so they all run the
-same server. An incoming WebSocket message may be as large as a command may
-be (``MAX_COMMAND_BYTES``, 4 KiB) and no larger: daphne closes a socket that
-sends a larger one with 1009 ("message too big") before reading it into memory.
+same server. With ``--lecture`` (``make lecture``) it serves a lecture hall: it
+listens on every interface, answers to this machine's LAN addresses and names
+(and to each ``--allow-host``), and prints the join address to give students
+(see ``coordlab.lecture``).
+
+An incoming WebSocket message may be as large as a command may be
+(``MAX_COMMAND_BYTES``, 4 KiB) and no larger: daphne closes a socket that sends a
+larger one with 1009 ("message too big") before reading it into memory.
 
 On SIGTERM or SIGINT, every lab that changed since its last save is saved to the
 database before the server exits (at most ``SHUTDOWN_SAVE_TIMEOUT`` seconds), so a
@@ -16,12 +21,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from typing import Any
 
 from daphne.cli import CommandLineInterface  # installs Twisted's asyncio reactor: import it first
 from twisted.internet import defer, reactor
 
+from coordlab import lecture
 from coordlab.labs.commands import MAX_COMMAND_BYTES
 
 MAX_INCOMING_MESSAGE = MAX_COMMAND_BYTES
@@ -45,14 +52,37 @@ def save_labs_before_shutdown() -> Any:
     return defer.Deferred.fromFuture(asyncio.ensure_future(_save_labs()))
 
 
+def serve_lecture_hall(given: list[str], port: int) -> None:
+    """Allow this machine's LAN addresses and names (and ``given``) as hosts, and print the join
+    addresses. Runs before Django reads its settings, which take them from the environment."""
+    addresses, names = lecture.lan_addresses(), lecture.machine_names()
+    os.environ["COORDLAB_LECTURE_HOSTS"] = ",".join(lecture.lecture_hosts(given, addresses, names))
+    print(lecture.banner(given, addresses, names, port), flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", help="the address to listen on (default 127.0.0.1; 0.0.0.0 with --lecture)")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--lecture", action="store_true",
+                        help="serve a lecture hall: listen on every interface and answer to this machine's "
+                             "LAN addresses and names")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="with --lecture: another name students reach this machine by (comma-separated "
+                             "names, or repeat it); the first is given out by pages opened at 127.0.0.1")
     args = parser.parse_args(argv)
+    try:
+        given = lecture.given_hosts(args.allow_host)
+    except ValueError as error:
+        parser.error(str(error))
+    if given and not args.lecture:
+        parser.error("--allow-host goes with --lecture")
+    host = args.host or ("0.0.0.0" if args.lecture else "127.0.0.1")
+    if args.lecture:
+        serve_lecture_hall(given, args.port)
     reactor.addSystemEventTrigger("before", "shutdown", save_labs_before_shutdown)
     CommandLineInterface().run([
-        "--bind", args.host, "--port", str(args.port),
+        "--bind", host, "--port", str(args.port),
         "--websocket-max-message-size", str(MAX_INCOMING_MESSAGE),
         "--websocket-max-frame-size", str(MAX_INCOMING_MESSAGE),
         "coordlab.asgi:application",

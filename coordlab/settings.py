@@ -5,6 +5,9 @@ Everything a deployment changes comes from the environment:
 - ``COORDLAB_SECRET_KEY`` (otherwise a key is generated once into ``var/``),
 - ``COORDLAB_DEBUG=1`` for Django's debug pages,
 - ``COORDLAB_ALLOWED_HOSTS`` (comma-separated),
+- ``COORDLAB_LECTURE_HOSTS``: set by ``make lecture`` (``coordlab.serve --lecture``)
+  to the names and LAN addresses students reach this machine by; they are allowed
+  too, and a page opened at 127.0.0.1 gives out the first (``coordlab.lecture``),
 - ``DATABASE_URL`` for PostgreSQL (``postgres://user:password@host:5432/name``;
   ``sqlite:////absolute/path`` also works); otherwise SQLite in ``var/``
   (``COORDLAB_SQLITE_PATH`` moves the file),
@@ -40,7 +43,9 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 DEBUG = os.environ.get("COORDLAB_DEBUG", "") == "1"
-ALLOWED_HOSTS = os.environ.get("COORDLAB_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",")
+COORDLAB_LECTURE_HOSTS = [host for host in os.environ.get("COORDLAB_LECTURE_HOSTS", "").split(",") if host]
+ALLOWED_HOSTS = [*os.environ.get("COORDLAB_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(","),
+                 *COORDLAB_LECTURE_HOSTS]
 
 INSTALLED_APPS = [
     "daphne",
@@ -81,6 +86,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "coordlab.lecture.server_url",
             ],
         },
     },
@@ -178,5 +184,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"coordlab": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "coordlab": {"handlers": ["console"], "level": "INFO"},
+        # a request for a host name that is not allowed (in a lecture: a name students use that
+        # `make lecture HOSTS=` should add)
+        "django.security.DisallowedHost": {"handlers": ["console"], "level": "ERROR", "propagate": False,
+                                           "filters": ["refused_host"]},
+    },
+    "filters": {"refused_host": {"()": "coordlab.lecture.RefusedHost"}},
 }
