@@ -8,14 +8,18 @@ the switches and the timeline are every lab's. Rendering only reads the lab.
 
 from __future__ import annotations
 
+import re
+import weakref
+from functools import cache
 from typing import Any
 
-from django.template.loader import render_to_string
+from django.template.loader import get_template, render_to_string
 
 from coordlab.labs import registry
 from coordlab.labs.commands import SPEEDS
 from coordlab.labs.kinds import Template
 from coordlab.labs.lab import Lab
+from coordlab.picture import flights_fragment
 
 
 def lab_context(lab: Lab) -> dict[str, Any]:
@@ -45,15 +49,69 @@ def lab_context(lab: Lab) -> dict[str, Any]:
 
 
 def page_context(lab: Lab) -> dict[str, Any]:
-    return {**lab_context(lab), "oob": False}
+    context = {**lab_context(lab), "oob": False}
+    return {**context, "flights_now": flights_fragment(context.get("flights", []), oob=False)}
+
+
+#: names in a template's tags and variables, and the templates it includes by name
+NAMES = re.compile(r"{[{%]\s*(?:(?:if|elif|for|with|include)\s+)?(.*?)\s*[%}]}", re.S)
+IDENTIFIER = re.compile(r"(?<![.\w'\"|:])([A-Za-z_]\w*)")
+INCLUDED = re.compile(r"""{%\s*include\s+["']([^"']+)["']""")
+#: what each lab's viewers were last sent, per fragment: the values it showed and its HTML
+_shown: weakref.WeakKeyDictionary[Lab, dict[Any, tuple[tuple[Any, ...], str]]] = weakref.WeakKeyDictionary()
+
+
+@cache
+def template_names(template: Template) -> tuple[str, ...]:
+    """Every name a template (and what it includes by name) may read from its context: an
+    over-estimate, which only costs a render that was not needed."""
+    found: set[str] = set()
+    pending, seen = [template], set()
+    while pending:
+        current = pending.pop()
+        source = _source(current)
+        for tag in NAMES.findall(source):
+            found.update(IDENTIFIER.findall(tag))
+        for name in INCLUDED.findall(source):
+            if name not in seen:
+                seen.add(name)
+                pending.append(name)
+    return tuple(sorted(found))
+
+
+def _source(template: Template) -> str:
+    found = get_template(template) if isinstance(template, str) else template
+    return str(getattr(found, "template", found).source)
+
+
+def render_changed(lab: Lab, template: Template, context: dict[str, Any], slot: int = -1) -> str:
+    """The fragment's HTML (or its item's, at ``slot``), rendered again only if a value it reads
+    changed since the last frame."""
+    key = tuple(context.get(name) for name in template_names(template))
+    shown = _shown.setdefault(lab, {})
+    previous = shown.get((template, slot))
+    if previous is not None and previous[0] == key:
+        return previous[1]
+    html = render(template, context)
+    shown[(template, slot)] = (key, html)
+    return html
 
 
 def render_frame(lab: Lab) -> list[str]:
     """The lab's fragments, each an out-of-band swap, in a fixed order (the engine
-    sends only those that changed since the previous frame)."""
+    sends only those that changed since the previous frame). The first is the list of
+    messages in flight, which the page animates itself: pictures do not draw them in frames."""
     context = {**lab_context(lab), "oob": True}
-    templates = ("labs/partials/status.html", *registry.kind_of(lab.scenario).fragments, "labs/partials/timeline.html")
-    return [render(template, context) for template in templates]
+    kind = registry.kind_of(lab.scenario)
+    frame = [flights_fragment(context.get("flights", [])), render_changed(lab, "labs/partials/status.html", context)]
+    for template in kind.fragments:
+        frame.append(render_changed(lab, template, context))
+        parts = kind.parts.get(template)
+        for index, item in enumerate(parts.items(context) if parts else ()):
+            assert parts is not None
+            frame.append(render_changed(lab, parts.template, {parts.name: item, "oob": True}, slot=index))
+    frame.append(render_changed(lab, "labs/partials/timeline.html", context))
+    return frame
 
 
 def render(template: Template, context: dict[str, Any]) -> str:

@@ -1,9 +1,11 @@
-"""Geometry every lab picture shares: where a message in flight is drawn, what a
-link looks like, and the timeline's entries. Reads the simulation only."""
+"""Geometry every lab picture shares: the messages in flight (which the page animates
+itself), what a link looks like, and the timeline's entries. Reads the simulation only."""
 
 from __future__ import annotations
 
+import json
 import math
+from html import escape
 from typing import Any
 
 from coordlab.sim import Message, Simulation
@@ -11,20 +13,27 @@ from coordlab.sim import Message, Simulation
 Positions = dict[str, tuple[float, float]]
 
 
-def message_view(sim: Simulation, message: Message, positions: Positions) -> dict[str, Any]:
-    """A message's point on its way; a doomed one stops and dies halfway, where its link is broken.
-    Each direction runs on its own side of the line so both can be seen."""
+def flight_view(message: Message, positions: Positions, shape: str, css: str, mark: str = "") -> str:
+    """One message in flight for the page to animate (``static/js/lab.js``), sent once: where
+    it leaves and lands (each direction on its own side of the line), when in virtual time,
+    and whether it is doomed (it stops and dies halfway, where its link is broken). ``shape``
+    is "circle" or "text" (with ``mark``, a character); ``css`` its classes."""
     (x1, y1), (x2, y2) = positions[message.src], positions[message.dst]
-    span = max(1, message.deliver_at - message.sent_at)
-    progress = min(1.0, max(0.0, (sim.now - message.sent_at) / span))
-    stopped = bool(message.doomed) and progress >= 0.5
-    if message.doomed:
-        progress = min(progress, 0.5)
     length = math.hypot(x2 - x1, y2 - y1) or 1.0
     nx, ny = (y2 - y1) / length * 7, -(x2 - x1) / length * 7
-    label = f"{message.kind} {message.src} → {message.dst}" + (f": lost ({message.doomed})" if stopped else "")
-    return {"id": message.id, "label": label, "stopped": stopped,
-            "x": round(x1 + (x2 - x1) * progress + nx, 1), "y": round(y1 + (y2 - y1) * progress + ny, 1)}
+    label = f"{message.kind} {message.src} → {message.dst}"
+    data = [message.id, round(x1 + nx, 1), round(y1 + ny, 1), round(x2 + nx, 1), round(y2 + ny, 1),
+            message.sent_at, message.deliver_at, 1 if message.doomed else 0, shape, css, mark,
+            label + (f": lost ({message.doomed})" if message.doomed else "")]
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def flights_fragment(flights: list[str], oob: bool = True) -> str:
+    """The page's messages in flight as a list fragment: every frame carries the whole list,
+    and the engine sends a viewer only the items it has not had yet (``data-mode``)."""
+    items = "\n".join(f"<i data-f='{escape(item)}'></i>" for item in flights)
+    swap = ' hx-swap-oob="true"' if oob else ""
+    return f'<div id="lab-flights" hidden data-mode="all"{swap}>\n{items}\n</div>'
 
 
 def link_view(sim: Simulation, a: str, b: str, positions: Positions) -> dict[str, Any]:

@@ -12,7 +12,9 @@ Everything a deployment changes comes from the environment:
   ``sqlite:////absolute/path`` also works); otherwise SQLite in ``var/``
   (``COORDLAB_SQLITE_PATH`` moves the file),
 - ``REDIS_URL`` to share frames between several server processes,
-- ``COORDLAB_FRAMES_PER_SECOND`` (at most 20; the benchmark uses 10),
+- ``COORDLAB_FRAMES_PER_SECOND``: how often labs advance (default 20, at most 20); a lab sends
+  at most half as many frames while it only moves on (messages in flight move smoothly
+  anyway: the page animates them), and one right after a command,
 - ``COORDLAB_SAVE_EVERY_S``: how often labs that changed are saved to the
   database (2 seconds; they are also saved when the server stops),
 - ``COORDLAB_DIRECT_WRITES=0`` to send frames through ASGI even under daphne.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from coordlab.labs.lab import Lab
-from coordlab.picture import message_view, timeline
+from coordlab.picture import flight_view, timeline
 from coordlab.sim import Simulation
 from zookeeper_app.model import ZkServer
 
@@ -144,16 +144,16 @@ def _picture(sim: Simulation, state: ControllerState, controller: int) -> dict[s
     queue = next((n for n in sim.nodes.values() if isinstance(n, ClassicQueue)), None)
     if queue is not None:
         positions[queue.name] = (PRODUCER_X + 180, height - 20)
-    messages = []
+    flights = []
     for message in sim.network.in_flight.values():
         if message.src in positions and message.dst in positions:
             category = CATEGORIES.get(message.kind, "zk" if message.src.startswith("z") or
                                       message.dst.startswith("z") else "other")
-            messages.append({**message_view(sim, message, positions), "category": category,
-                             "marker": MARKERS[category][0]})
+            flights.append(flight_view(message, positions, "text", f"msg marker cat-{category}",
+                                       MARKERS[category][0]))
     return {"width": WIDTH, "height": round(height), "zk_servers": [
         {"name": s.name, "x": positions[s.name][0], "y": ZK_Y, "alive": s.alive, "state": _zk_state(s)} for s in zk],
-        "brokers": brokers, "actors": actors, "messages": messages, "legend": LEGEND,
+        "brokers": brokers, "actors": actors, "flights": flights, "legend": LEGEND,
         "queue_box": {"x": positions[queue.name][0], "y": positions[queue.name][1], "depth": len(queue.messages)}
         if queue else None}
 
@@ -251,6 +251,11 @@ def _topic(sim: Simulation, state: ControllerState, topic: str, ends: dict[str, 
             "cleanup": config.get("cleanup.policy", "delete"), "min_isr": config.get("min.insync.replicas", "1"),
             "unclean": config.get("unclean.leader.election.enable") == "true", "acked": acked, "readable": readable,
             "removed_by": removed_by}
+
+
+def partitions(context: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every partition the topics panel shows, in its order (each is a part of its own in frames)."""
+    return [partition for topic in context["topics"] for partition in topic["partitions"]]
 
 
 def _reference_log(sim: Simulation, ends: dict[str, Any], name: str) -> tuple[PartitionLog | None, int]:
@@ -377,7 +382,7 @@ def _chart(series: list[tuple[int, int]], now: int) -> dict[str, Any]:
     if not series:
         return {"points": "", "max": 0, "last": 0}
     top = max(10, max(lag for _, lag in series))
-    start = now - 120_000
+    start = now // 1000 * 1000 - 120_000  # the chart moves by whole seconds (2.5 px), not every frame
     points = " ".join(f"{round((t - start) / 120_000 * CHART_W, 1)},{round(CHART_H - lag / top * CHART_H, 1)}"
                       for t, lag in series if t >= start)
     return {"points": points, "max": top, "last": series[-1][1], "width": CHART_W, "height": CHART_H}

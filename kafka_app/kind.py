@@ -3,7 +3,7 @@ platform sees them."""
 
 from __future__ import annotations
 
-from coordlab.labs.kinds import LabKind
+from coordlab.labs.kinds import LabKind, Parts
 
 from . import frames
 from .actions import ACTIONS, TERMINAL_NAME
@@ -15,4 +15,5 @@ KIND = LabKind(
     fragments=("labs/partials/toggles.html", "kafka/partials/cluster.html", "kafka/partials/zookeeper.html",
                "kafka/partials/safety.html", "kafka/partials/topics.html", "kafka/partials/producers.html",
                "kafka/partials/groups.html", "kafka/partials/lists.html"),
+    parts={"kafka/partials/topics.html": Parts("kafka/partials/partition.html", "p", frames.partitions)},
     safety=frames.violations, actions=ACTIONS, terminal_machine=TERMINAL_NAME)

@@ -43,7 +43,9 @@ SEED = 5
 STEP_MS = 50
 #: what a nonsense field holds, tried in order until the command's own parser accepts one
 NONSENSE = ("explode", "/no/such/thing", "no-such-thing", "-7", "true", "")
-PLATFORM_FRAGMENTS = ("labs/partials/status.html", "labs/partials/timeline.html")
+#: what every lab's frame carries besides its kind's fragments: the messages in flight, the status bar
+#: and the timeline
+PLATFORM_PARTS = 3
 INCLUDE = re.compile(r"""{%\s*include\s+["']([^"']+)["']""")
 ROOT_ID = re.compile(r"""^\s*<[a-z]+[^>]*?\sid="([^"]+)\"""")
 
@@ -239,15 +241,17 @@ class KindContract:
         kind = registry.kind_of(scenario)
         page = render_page_panels(lab)
         frame = render_frame(lab)
-        assert len(frame) == len(kind.fragments) + len(PLATFORM_FRAGMENTS)
-        for template, html in zip(kind.fragments, frame[1:-1], strict=True):
+        items = sum(len(parts.items({**page_context(lab), "oob": True})) for parts in kind.parts.values())
+        assert len(frame) == len(kind.fragments) + items + PLATFORM_PARTS
+        for html in frame[2:-1]:
             if not html.strip():
                 continue  # a panel this scenario does not have (a console in a lab without one)
             root = ROOT_ID.match(html)
-            assert root, f"{template} does not render one element with an id"
-            assert "hx-swap-oob" in html.split(">", 1)[0], f"{template} is not swapped out of band"
-            assert f'id="{root.group(1)}"' in page, f"{template}'s #{root.group(1)} is not on the page"
-        undeclared = {t for t in swappable_includes(kind.panels) if isinstance(t, str)} - set(kind.fragments)
+            assert root, f"a fragment that is not one element with an id: {html[:80]}"
+            assert "hx-swap-oob" in html.split(">", 1)[0], f"#{root.group(1)} is not swapped out of band"
+            assert f'id="{root.group(1)}"' in page, f"#{root.group(1)} is not on the page"
+        declared = {*kind.fragments, *(parts.template for parts in kind.parts.values())}
+        undeclared = {t for t in swappable_includes(kind.panels) if isinstance(t, str)} - declared
         assert not undeclared, f"panels on the page that no frame updates: {undeclared}"
         advance(lab, 1_000)
         assert render_frame(lab), "a later frame renders too"

@@ -7,7 +7,7 @@ from itertools import combinations
 from typing import Any
 
 from coordlab.labs.lab import Lab
-from coordlab.picture import link_view, message_view, timeline
+from coordlab.picture import flight_view, link_view, timeline
 from coordlab.sim import Message, Simulation
 from zookeeper_app.model import ZkServer, hex_zxid
 from zookeeper_app.model.checks import violations
@@ -43,6 +43,7 @@ def context(lab: Lab) -> dict[str, Any]:
     sim = lab.sim
     servers = [n for n in sim.nodes.values() if isinstance(n, ZkServer)]
     positions = _layout(sim, servers)
+    drawn = [m for m in sim.network.in_flight.values() if m.src in positions and m.dst in positions]
     reference = _reference_server(servers)
     return {
         "width": WIDTH, "height": HEIGHT,
@@ -52,8 +53,8 @@ def context(lab: Lab) -> dict[str, Any]:
         "sessions_lines": _session_lines(sim, positions),
         # A message to a name that is no machine of the picture (data typed into the console that an
         # app server takes for the master's address, say) is not drawn: it has nowhere to go.
-        "messages": [_message(sim, m, positions) for m in sim.network.in_flight.values()
-                     if m.src in positions and m.dst in positions],
+        "flights": [flight_view(m, positions, "text", f"msg marker cat-{_category(m)}", MARKERS[_category(m)][0])
+                    for m in drawn],
         "legend": LEGEND,
         "trees": _trees(servers, sim.now),
         "reference": reference.name if reference else "",
@@ -131,11 +132,10 @@ def _session_lines(sim: Simulation, positions: dict[str, tuple[float, float]]) -
     return lines
 
 
-def _message(sim: Simulation, message: Message, positions: dict[str, tuple[float, float]]) -> dict[str, Any]:
-    category = CATEGORIES.get(message.kind, "request")
+def _category(message: Message) -> str:
     if message.kind == "Request" and message.body.get("xid") == -2:
-        category = "ping"
-    return {**message_view(sim, message, positions), "category": category, "marker": MARKERS[category][0]}
+        return "ping"
+    return CATEGORIES.get(message.kind, "request")
 
 
 def _trees(servers: list[ZkServer], now: int) -> list[dict[str, Any]]:

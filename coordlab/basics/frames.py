@@ -7,7 +7,7 @@ from itertools import combinations
 from typing import Any
 
 from coordlab.labs.lab import Lab
-from coordlab.picture import link_view, message_view, timeline
+from coordlab.picture import flight_view, link_view, timeline
 from coordlab.sim import Simulation
 
 from .model import ALIVE, SUSPECTED, HeartbeatMachine
@@ -23,13 +23,13 @@ BELIEF_LABELS = {ALIVE: "alive", SUSPECTED: "suspected", "unknown": "not heard y
 def context(lab: Lab) -> dict[str, Any]:
     sim = lab.sim
     positions = _layout(list(sim.nodes))
+    drawn = [m for m in sim.network.in_flight.values() if m.src in positions and m.dst in positions]
     return {
         "width": WIDTH,
         "height": HEIGHT,
         "machines": [_machine(node, positions) for node in sim.nodes.values()],
         "links": [link_view(sim, a, b, positions) for a, b in combinations(sim.nodes, 2)],
-        "messages": [{**message_view(sim, m, positions), "kind": m.kind.lower()}
-                     for m in sim.network.in_flight.values() if m.src in positions and m.dst in positions],
+        "flights": [flight_view(m, positions, "circle", f"msg msg-{m.kind.lower()}") for m in drawn],
         "timeline": timeline(sim, TIMELINE_LENGTH),
         "lost": _lost(sim),
         "machine_names": list(sim.nodes),

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from . import forking
+from . import forking, listfragments
 from .commands import Command, CommandError
 from .lab import Job, Lab, freeze, thaw
 from .scenario import Scenario
@@ -38,10 +38,11 @@ LAB_ID_LENGTH = 8
 
 Render = Callable[[Lab], list[str]]
 
-#: every FULL_FRAME_EVERY frames, and for a new viewer, a frame carries every
-#: fragment; in between only the fragments that changed (a viewer that missed
-#: one is whole again within a second or two)
-FULL_FRAME_EVERY = 20
+#: a frame carries only the fragments that changed (a viewer that skipped frames gets
+#: their fragments merged into its next one, and a new viewer a full frame); every
+#: FULL_FRAME_EVERY frames all of them go again, in case a frame was lost on the way
+#: (a channel layer may drop one under load)
+FULL_FRAME_EVERY = 90
 #: the share of a frame interval the simulations of all labs may use together in one tick
 SIMULATION_SHARE = 0.5
 #: the least a lab gets in a tick, however many labs there are (seconds)
@@ -68,10 +69,14 @@ class Engine:
     """Runs labs in virtual time and publishes a frame when one changes."""
 
     def __init__(self, render: Render, publish: Publish, frames_per_second: float = 20,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, ticks_per_frame: int = 1) -> None:
         self.render = render
         self.publish = publish
         self.interval = 1.0 / frames_per_second
+        #: a lab that only moves on sends a frame every so many ticks; one that got a command, at the next
+        self.ticks_per_frame = ticks_per_frame
+        self.waited: dict[str, int] = {}  # ticks since each lab's latest frame
+        self.commanded: set[str] = set()  # labs that got a command since their latest frame
         self.clock = clock
         self.labs: dict[str, Lab] = {}
         self.viewers: dict[str, int] = {}
@@ -79,6 +84,7 @@ class Engine:
         self.frame_seq: dict[str, int] = {}
         self.fragments: dict[str, list[str]] = {}
         self.since_full: dict[str, int] = {}
+        self.shown_at: dict[str, int] = {}  # the virtual time of the latest frame of each lab
         #: jobs (a jump ahead, a rewind) whose senders wait for their answer, by lab
         self.waiting: dict[str, list[tuple[Job, asyncio.Future[str]]]] = {}
         #: labs held while their simulation is frozen in the freezer thread, and what ends the hold
@@ -102,8 +108,10 @@ class Engine:
     def close_lab(self, lab_id: str) -> None:
         """Forget a lab (its viewers see it stop)."""
         self.labs.pop(lab_id, None)
-        for table in (self.viewers, self.rendered, self.frame_seq, self.fragments, self.since_full):
+        for table in (self.viewers, self.rendered, self.frame_seq, self.fragments, self.since_full, self.shown_at,
+                      self.waited):
             table.pop(lab_id, None)
+        self.commanded.discard(lab_id)
         for _, answer in self.waiting.pop(lab_id, []):
             if not answer.done():
                 answer.set_exception(UnknownLab(lab_id))
@@ -122,7 +130,9 @@ class Engine:
         if lab_id in self.holds:
             raise CommandError("Wait a moment: the lab is taking a checkpoint.")
         try:
-            return lab.apply(command, time.perf_counter() + COMMAND_SLICE_S)
+            text = lab.apply(command, time.perf_counter() + COMMAND_SLICE_S)
+            self.commanded.add(lab_id)
+            return text
         except CommandError:
             raise
         except Exception:
@@ -284,6 +294,9 @@ class Engine:
                 self._settle(lab_id)
                 if self.rendered.get(lab_id) == lab.version or lab_id not in self.viewers:
                     continue
+                self.waited[lab_id] = waited = self.waited.get(lab_id, 0) + 1
+                if waited < self.ticks_per_frame and lab_id not in self.commanded:
+                    continue
                 fragments = self.render(lab)
             except Exception:
                 logger.exception("lab %s failed; pausing it", lab_id)
@@ -292,25 +305,40 @@ class Engine:
                 lab.playing = False
                 lab.version += 1
                 continue
-            self.rendered[lab_id] = lab.version
-            frame = self.changed_fragments(lab_id, fragments)
-            seq = self.frame_seq.get(lab_id, 0) + 1
-            self.frame_seq[lab_id] = seq
-            await self.publish(lab_id, seq, frame)
+            await self._send(lab_id, lab, fragments)
             took_ms = (time.perf_counter() - started) * 1000
             if took_ms > self.slowest[1]:
                 self.slowest = (lab_id, took_ms)
 
-    def changed_fragments(self, lab_id: str, fragments: list[str]) -> list[str]:
-        """The frame to send: every fragment now and then, otherwise only the changed ones."""
+    async def _send(self, lab_id: str, lab: Lab, fragments: list[str]) -> None:
+        """Publish what changed since the lab's previous frame."""
+        self.rendered[lab_id] = lab.version
+        self.waited[lab_id] = 0
+        self.commanded.discard(lab_id)
+        frame = self.changed_fragments(lab_id, fragments, rewound=lab.now < self.shown_at.get(lab_id, 0))
+        self.shown_at[lab_id] = lab.now
+        seq = self.frame_seq.get(lab_id, 0) + 1
+        self.frame_seq[lab_id] = seq
+        await self.publish(lab_id, seq, frame)
+
+    def changed_fragments(self, lab_id: str, fragments: list[str], rewound: bool = False) -> list[str]:
+        """The frame to send: every fragment now and then (and after the lab went back in
+        time), otherwise only the changed ones, and of a list fragment only its new items."""
         previous = self.fragments.get(lab_id)
         self.fragments[lab_id] = fragments
         since = self.since_full.get(lab_id, 0) + 1
-        if previous is None or len(previous) != len(fragments) or since >= FULL_FRAME_EVERY:
+        if previous is None or len(previous) != len(fragments) or since >= FULL_FRAME_EVERY or rewound:
             self.since_full[lab_id] = 0
             return list(fragments)
         self.since_full[lab_id] = since
-        return [new for new, old in zip(fragments, previous, strict=True) if new != old]
+        frame = []
+        for new, old in zip(fragments, previous, strict=True):
+            if new == old:
+                continue
+            delta = listfragments.delta(new, old)
+            if delta != "":
+                frame.append(new if delta is None else delta)
+        return frame
 
 
 def _timed_freeze(sim: Any) -> tuple[bytes, float]:

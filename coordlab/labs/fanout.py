@@ -23,6 +23,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from . import listfragments
 from .transport import DaphneSocket, encode_text_frame
 
 logger = logging.getLogger(__name__)
@@ -60,11 +61,19 @@ class Frame:
         fragments that this one does not replace, in front."""
         if not self.parts or not skipped.parts:
             return self
-        mine = {fragment_id(part) for part in self.parts}
-        kept = tuple(part for part in skipped.parts if fragment_id(part) not in mine)
-        if not kept:
+        mine = {fragment_id(part): index for index, part in enumerate(self.parts)}
+        kept, own = [], list(self.parts)
+        for part in skipped.parts:
+            index = mine.get(fragment_id(part))
+            if index is None:
+                kept.append(part)
+                continue
+            merged = listfragments.merge(part, own[index])  # a list keeps the items it skipped
+            if merged is not None:
+                own[index] = merged
+        if not kept and own == list(self.parts):
             return self
-        parts = kept + self.parts
+        parts = (*kept, *own)
         return Frame(self.head + "".join(parts), self.head, parts)
 
     @property

@@ -73,6 +73,18 @@ class KindCommand:
 
 
 @dataclass(frozen=True)
+class Parts:
+    """The items of a fragment that frames update one at a time (a topic's partitions): in a
+    frame the fragment draws each item as an empty shell (an element with its id and
+    ``data-shell``, which the page keeps as it is), and each item is a part of its own, rendered
+    from ``template`` with the item as ``name`` and sent only when it changed."""
+
+    template: Template
+    name: str
+    items: Callable[[dict[str, Any]], list[Any]]
+
+
+@dataclass(frozen=True)
 class LabKind:
     """Everything the platform needs from a kind of lab.
 
@@ -80,7 +92,8 @@ class LabKind:
       place its section in the catalog (lower first).
     - ``context(lab)`` is what its templates show, read from the simulation.
     - ``panels`` is the template of its page's panels; ``fragments`` are the templates
-      (each one element with a fixed id) that every frame updates, in page order.
+      (each one element with a fixed id) that frames update, in page order, each rendered
+      again only when a value it reads changed; ``parts`` splits a fragment into items.
     - ``actions`` and ``commands`` are what a viewer may do besides the platform's controls.
     - ``safety(sim)`` lists what is wrong right now, as sentences (empty: every promise the
       kind makes holds); the page's safety badge and the tests read it.
@@ -95,6 +108,7 @@ class LabKind:
     panels: Template
     fragments: tuple[Template, ...]
     safety: Callable[[Simulation], list[str]]
+    parts: Mapping[Template, Parts] = field(default_factory=dict)
     actions: Mapping[str, Action] = field(default_factory=dict)
     commands: Mapping[str, KindCommand] = field(default_factory=dict)
     terminal_machine: re.Pattern[str] | None = None

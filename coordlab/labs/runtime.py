@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 TIDY_EVERY_S = 2.0  # how often young garbage is collected and the survivors frozen
 VIEW_FRESH_S = 2.0  # how long a copy of a lab another process runs serves pages before it is read again
+#: frames a lab sends per second while it only moves on (a command shows at the next tick)
+MOTION_FRAMES_PER_SECOND = 10
 
 
 class LabsFull(Exception):
@@ -119,7 +121,9 @@ class Runtime:
 
     def __init__(self) -> None:
         self.layer: Any = get_channel_layer()
-        self.engine = Engine(render_frame, self._publish, settings.COORDLAB_FRAMES_PER_SECOND)
+        ticks = settings.COORDLAB_FRAMES_PER_SECOND
+        self.engine = Engine(render_frame, self._publish, ticks,
+                             ticks_per_frame=max(1, round(ticks / MOTION_FRAMES_PER_SECOND)))
         self.fanout = Fanout(self.layer, control=self._control)
         self.tasks: list[asyncio.Task[None]] = []
         self.leases: Leases = LocalLeases("")

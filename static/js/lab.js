@@ -103,4 +103,110 @@
       clickButton("btn-help");
     }
   });
+
+  // -- messages in flight ------------------------------------------------------
+  // The server sends a message once, when it leaves (in #lab-flights: where from, where to,
+  // when it leaves and lands in virtual time); the page moves it along its line here, at the
+  // lab's clock: still while paused, faster at a higher speed, gone after a rewind (a rewind
+  // brings the whole list again). Morphing a picture leaves its g.flights layer alone.
+  var SVG = "http://www.w3.org/2000/svg";
+  var flights = {};
+  var clock = {now: 0, at: 0, rate: 0};
+
+  if (window.Idiomorph) {
+    // (and the parts of a panel that arrive on their own: the panel carries only their shells)
+    Idiomorph.defaults.callbacks.beforeNodeMorphed = function (node, next) {
+      if (node.classList && node.classList.contains("flights")) { return false; }
+      return !(next && next.hasAttribute && next.hasAttribute("data-shell"));
+    };
+  }
+
+  function readClock() {
+    var s = status();
+    if (!s) { return; }
+    var moving = s.dataset.playing === "true" && s.dataset.rewound !== "true" && s.dataset.busy !== "true";
+    var rate = 0;
+    if (moving) {
+      rate = Number(s.dataset.speed) || 0;
+      if (document.getElementById("lab-behind")) { rate = Number(s.dataset.pace) || rate; }
+    }
+    var now = Number(s.dataset.now) || 0;
+    if (now !== clock.now || rate !== clock.rate) {
+      clock = {now: now, at: performance.now(), rate: rate};
+    }
+  }
+
+  function virtualNow() {
+    // at most a second past the latest frame: if frames stop, so do the messages
+    return clock.now + Math.min(performance.now() - clock.at, 1000) * clock.rate;
+  }
+
+  function drawFlight(flight) {
+    var d = flight.d;  // [id, x1, y1, x2, y2, sent, arrive, doomed, shape, css, mark, label]
+    var lost = flight.lostShown;
+    var el = document.createElementNS(SVG, lost || d[8] === "text" ? "text" : "circle");
+    el.id = "msg-" + d[0];
+    el.setAttribute("class", lost ? "msg-lost" : d[9]);
+    if (el.tagName === "circle") { el.setAttribute("r", "6"); } else { el.textContent = lost ? "\u2716" : d[10]; }
+    var title = document.createElementNS(SVG, "title");
+    title.textContent = d[11];
+    el.appendChild(title);
+    if (flight.el) { flight.el.replaceWith(el); } else { (layer() || {appendChild: function () {}}).appendChild(el); }
+    flight.el = el;
+  }
+
+  function layer() { return document.querySelector("g.flights"); }
+
+  function forget(id) {
+    var flight = flights[id];
+    if (flight && flight.el) { flight.el.remove(); }
+    delete flights[id];
+  }
+
+  function takeFlights() {
+    var box = document.getElementById("lab-flights");
+    if (!box || box.dataset.taken || box.dataset.mode === "none") { return; }
+    box.dataset.taken = "true";
+    if (box.dataset.mode === "all") {
+      Object.keys(flights).forEach(forget);
+      var drawn = layer();
+      if (drawn) { drawn.replaceChildren(); }  // the page's first, unmoving drawing
+    }
+    box.querySelectorAll("i[data-f]").forEach(function (item) {
+      var d = JSON.parse(item.dataset.f);
+      var flight = flights[d[0]] || {};
+      flight.d = d;
+      flight.lostShown = false;
+      flights[d[0]] = flight;
+      drawFlight(flight);
+    });
+  }
+
+  function moveFlights() {
+    var now = virtualNow();
+    Object.keys(flights).forEach(function (id) {
+      var flight = flights[id];
+      var d = flight.d;
+      var p = Math.max(0, (now - d[5]) / Math.max(1, d[6] - d[5]));
+      if (p >= 1) { forget(id); return; }
+      if (d[7] && p >= 0.5) {
+        p = 0.5;
+        if (!flight.lostShown) { flight.lostShown = true; drawFlight(flight); }
+      }
+      var x = (d[1] + (d[3] - d[1]) * p).toFixed(1), y = (d[2] + (d[4] - d[2]) * p).toFixed(1);
+      if (flight.el.tagName === "circle") {
+        flight.el.setAttribute("cx", x); flight.el.setAttribute("cy", y);
+      } else {
+        flight.el.setAttribute("x", x); flight.el.setAttribute("y", y);
+      }
+    });
+    window.requestAnimationFrame(moveFlights);
+  }
+
+  document.addEventListener("htmx:wsAfterMessage", function () { readClock(); takeFlights(); });
+  document.addEventListener("DOMContentLoaded", function () {
+    readClock();
+    takeFlights();
+    window.requestAnimationFrame(moveFlights);
+  });
 })();
