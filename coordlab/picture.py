@@ -56,7 +56,17 @@ def link_view(sim: Simulation, a: str, b: str, positions: Positions) -> dict[str
 
 
 def timeline(sim: Simulation, length: int, hidden: tuple[str, ...] = ("lost", "unhandled")) -> list[dict[str, Any]]:
-    """The latest ``length`` trace events worth a sentence, newest first."""
-    events = [e for e in sim.trace_log.events if e.kind not in hidden][-length:]
-    return [{"seq": e.seq, "time_s": e.time / 1000, "node": e.node, "kind": e.kind, "text": e.text}
-            for e in reversed(events)]
+    """The latest ``length`` trace events worth a sentence, newest first; a sentence repeated
+    one after another is one line with a count ("× 37")."""
+    lines: list[dict[str, Any]] = []
+    for event in reversed(sim.trace_log.events):
+        if event.kind in hidden:
+            continue
+        if lines and lines[-1]["text"] == event.text and lines[-1]["kind"] == event.kind:
+            lines[-1]["count"] += 1
+            continue
+        if len(lines) == length:
+            break
+        lines.append({"seq": event.seq, "time_s": event.time / 1000, "node": event.node, "kind": event.kind,
+                      "text": event.text, "count": 1})
+    return lines

@@ -104,6 +104,30 @@
     }
   });
 
+  // -- a record's details, drawn when it is pointed at or focused ----------------
+  // (frames carry each record's fields once, as data attributes, not a second time as text)
+  function recordDetails(event) {
+    var record = event.target.closest && event.target.closest(".strip li.record");
+    if (!record || record.querySelector(".record-details")) { return; }
+    var d = record.dataset;
+    var committed = !record.classList.contains("uncommitted");
+    var rows = [["offset", d.offset], ["key", "nullKey" in d ? "null" : d.key],
+                ["value", "tombstone" in d ? "null (a tombstone)" : d.value], ["headers", d.headers || "none"],
+                ["timestamp", d.time + " s"], ["leader epoch", d.epoch],
+                ["committed", committed ? "yes, below the high watermark" : "not yet"]];
+    var list = document.createElement("dl");
+    list.className = "record-details";
+    rows.forEach(function (row) {
+      var term = document.createElement("dt"), value = document.createElement("dd");
+      term.textContent = row[0];
+      value.textContent = row[1];
+      list.append(term, value);
+    });
+    record.appendChild(list);
+  }
+  document.addEventListener("focusin", recordDetails);
+  document.addEventListener("mouseover", recordDetails);
+
   // -- messages in flight ------------------------------------------------------
   // The server sends a message once, when it leaves (in #lab-flights: where from, where to,
   // when it leaves and lands in virtual time); the page moves it along its line here, at the
@@ -118,6 +142,10 @@
     Idiomorph.defaults.callbacks.beforeNodeMorphed = function (node, next) {
       if (node.classList && node.classList.contains("flights")) { return false; }
       return !(next && next.hasAttribute && next.hasAttribute("data-shell"));
+    };
+    // a record's details, drawn here, stay while a frame updates its partition
+    Idiomorph.defaults.callbacks.beforeNodeRemoved = function (node) {
+      return !(node.classList && node.classList.contains("record-details"));
     };
   }
 
