@@ -148,7 +148,8 @@ SCENARIOS = (
             "Try: “Split 2 | 3”. The two servers on the small side cannot form a quorum (3 of 5): they stop "
             "serving, and M1's side cannot write. The majority side goes on.",
             "Try: heal, switch on “UNSAFE: accept half the servers”, then split again. Now both sides elect a "
-            "leader and both M1 and M2 can become master: split brain. The safety badge turns red and names it.",
+            "leader and both M1 and M2 become master: split brain. The safety badge turns red and names both "
+            "masters.",
     ),
         simplification=SIMPLIFIED + " The unsafe switch does not exist in ZooKeeper: it is here to show why.",
         presets=(split(2), ISOLATE_LEADER), toggles=(HALF_QUORUM,),

@@ -111,6 +111,9 @@ def test_quorum_minority_stops_and_the_unsafe_switch_allows_split_brain(page, se
     # side's clients write every few seconds of play.
     expect(page.locator("#zk-safety")).to_have_attribute("data-ok", "false", timeout=15_000)
     expect(page.locator("#zk-safety")).to_contain_text("SPLIT BRAIN")
+    # both sides elect a master, and the badge names both
+    expect(page.locator('.actor[data-role="master"]')).to_have_count(2)
+    expect(page.locator("#zk-safety li").first).to_contain_text(re.compile(r"2 masters at once, M\d .* and M\d "))
     cause = page.locator("#zk-safety .causes a").last
     expect(cause).to_be_visible()
     target = cause.get_attribute("href")

@@ -83,6 +83,55 @@ def test_watches_follow_a_client_to_its_new_server_and_missed_changes_fire():
     assert [(e.type, e.path) for e in seen] == [(EventType.CHANGED, "/watched")]
 
 
+@pytest.mark.parametrize(("there", "change", "fires"), [
+    (True, "delete", EventType.DELETED),  # a data watch now: re-sent as one, it fires DELETED
+    (True, "set", EventType.CHANGED),
+    (False, "create", EventType.CREATED),  # an exist watch: it fires CREATED
+])
+def test_an_exists_watch_follows_a_client_to_its_new_server_as_zookeeper_files_it(there, change, fires):
+    ens = Ensemble(servers=3, seed=8, tick_time=200)
+    ens.run_for(2)
+    followers = [s.name for s in ens.servers() if s.state == "FOLLOWING"]
+    watcher = ens.client("w", hosts=",".join(followers), timeout=4.0)
+    writer = ens.client("m", hosts=ens.leader())
+    watcher.start()
+    writer.start()
+    if there:
+        writer.create("/watched", b"1")
+    seen = []
+    assert (watcher.exists("/watched", watch=seen.append) is not None) == there
+    first = ens.sim.nodes["w"].server
+    ens.partition([first, "w"], [n for n in ens.server_names if n != first] + ["m"])
+    {"delete": lambda: writer.delete("/watched"), "set": lambda: writer.set("/watched", b"2"),
+     "create": lambda: writer.create("/watched", b"1")}[change]()
+    assert seen == []
+    ens.heal()
+    ens.crash(first)
+    ens.run_for(4)
+    assert ens.sim.nodes["w"].server != first
+    assert [(e.type, e.path) for e in seen] == [(fires, "/watched")]
+
+
+def test_an_exists_watch_on_a_node_that_stays_fires_nothing_after_a_reconnect():
+    ens = Ensemble(servers=3, seed=8, tick_time=200)
+    ens.run_for(2)
+    followers = [s.name for s in ens.servers() if s.state == "FOLLOWING"]
+    watcher = ens.client("w", hosts=",".join(followers), timeout=4.0)
+    writer = ens.client("m", hosts=ens.leader())
+    watcher.start()
+    writer.start()
+    writer.create("/watched", b"1")
+    seen = []
+    watcher.exists("/watched", watch=seen.append)
+    first = ens.sim.nodes["w"].server
+    ens.crash(first)
+    ens.run_for(4)
+    assert ens.sim.nodes["w"].server != first and seen == []
+    writer.delete("/watched")
+    ens.run_for(1)
+    assert [(e.type, e.path) for e in seen] == [(EventType.DELETED, "/watched")]
+
+
 def test_seven_servers_elect_and_survive_three_failures():
     ens = Ensemble(servers=7, seed=2)
     ens.run_for(2)

@@ -83,9 +83,19 @@ def one_master(sim: Simulation, path: str = MASTER_PATH, histories_ok: bool | No
     if histories_ok is None:
         histories_ok = not histories_agree(sim)
     if len(set(owners.values())) > 1 and not histories_ok:
-        described = ", ".join(f"{name}: {hex(owner)}" for name, owner in owners.items())
-        return [f"split brain: servers disagree on who owns {path} ({described})"]
+        sides: dict[int, list[str]] = {}
+        for name, owner in owners.items():
+            sides.setdefault(owner, []).append(name)
+        described = [f"{owner_name(sim, owner)} (on {', '.join(names)})" for owner, names in sides.items()]
+        return [f"split brain: {len(sides)} masters at once, {' and '.join(described)}: "
+                f"servers disagree on who owns {path}"]
     return []
+
+
+def owner_name(sim: Simulation, session: int) -> str:
+    """The client holding ``session`` now, else the session's id."""
+    holders = [n.name for n in sim.nodes.values() if isinstance(n, ZkClient) and n.session == session]
+    return holders[0] if holders else f"session {hex(session)}"
 
 
 def ephemerals_die_with_sessions(sim: Simulation) -> list[str]:
@@ -120,5 +130,6 @@ def violations(sim: Simulation) -> list[str]:
     (histories compared over their latest ``LIVE_WINDOW`` transactions, which a picture redrawn
     many times a second can afford)."""
     diverged = histories_agree(sim, window=LIVE_WINDOW)
-    return (one_leader_per_epoch(sim.trace_log.events) + diverged + one_master(sim, histories_ok=not diverged)
+    # two masters first: the consequence a lab is about, before the pairs of servers behind it
+    return (one_master(sim, histories_ok=not diverged) + one_leader_per_epoch(sim.trace_log.events) + diverged
             + ephemerals_die_with_sessions(sim))

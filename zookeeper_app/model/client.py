@@ -7,7 +7,10 @@ from for two thirds of it: the connection is SUSPENDED, requests in flight
 fail with CONNECTIONLOSS, and it tries the next server with the same session.
 A server that says the session is unknown (timeout 0) or expired makes the
 session LOST. Watches are re-registered on every new connection
-(``SetWatches``), so a change missed while disconnected still fires.
+(``SetWatches``), so a change missed while disconnected still fires: an
+``exists`` watch on a node that was there is re-sent as a data watch (it
+fires DELETED if the node went), one on a missing node as an exist watch (it
+fires CREATED if the node appeared), as ZooKeeper's client files them.
 
 Subclasses (the story's actors) override the ``on_*`` hooks; the kazoo-shaped
 facade reads ``replies`` and ``events``.
@@ -197,6 +200,7 @@ class ZkClient(Node):
         if pending is not None:
             code = Code(body["code"])
             self.forget_watch_if_failed(pending.request, code)
+            self.file_exists_watch(pending.request, code, body["result"])
             self.on_reply(sim, body["xid"], code, body["result"])
             if body["xid"] == self.closing_xid:
                 self.set_state(sim, CLOSED)
@@ -208,6 +212,22 @@ class ZkClient(Node):
             kind = watch_kind(request["op"])
             if request["path"] in self.watched.get(kind, []):
                 self.watched[kind].remove(request["path"])
+
+    def file_exists_watch(self, request: Any, code: Code, result: Any) -> None:
+        """An ``exists`` watch on a node that is there watches its data: it is re-sent on
+        reconnect as a data watch, which fires DELETED if the node went meanwhile. Only one
+        on a missing node stays an exist watch, which fires CREATED if the node appeared
+        (``ExistsWatchRegistration.getWatches``: ``rc == 0 ? dataWatches : existWatches``)."""
+        if not (isinstance(request, dict) and request.get("watch") and request["op"] == "exists"):
+            return
+        if code != Code.OK or result is None:
+            return
+        path = request["path"]
+        if path in self.watched.get("exist", []):
+            self.watched["exist"].remove(path)
+            self.watched.setdefault("data", [])
+            if path not in self.watched["data"]:
+                self.watched["data"].append(path)
 
     def handle_watch_event(self, sim: Simulation, message: Message) -> None:
         if message.src != self.server:

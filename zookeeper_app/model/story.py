@@ -4,7 +4,12 @@
   holding its address. The winner is master; the others are slaves that watch
   the node and race again when it is deleted (when the master's session
   expires). A restarted machine has a new session, finds the node taken, and
-  rejoins as a slave.
+  rejoins as a slave. Like a leader-latch recipe, a master whose connection is
+  suspended stops acting as master (it cannot know whether its session still
+  lives), and a machine that reconnects with its session looks at the node
+  again: absent, it races; its own, it is master again; another's, it is a
+  slave and watches it. A create that ended in a connection loss may have
+  happened, so it is not simply retried: the look after reconnecting tells.
 - ``AppServer``: reads the master's address once with a watch, caches it, and
   sends its writes straight to the cached master. When the watch fires it
   drops the cache and reads again on the next write; while no master is known
@@ -21,7 +26,7 @@ from typing import Any
 
 from coordlab.sim import Message, Node, Simulation, durable, serializable
 
-from .client import CONNECTED, LOST, ZkClient
+from .client import CONNECTED, LOST, SUSPENDED, ZkClient
 from .codes import Code
 from .prep import CreateRequest
 
@@ -34,7 +39,7 @@ WRITE_TIMEOUT_MS = 1000
 @dataclass
 class StorageMachine(ZkClient):
     address: str = durable("")
-    role: str = "starting"  # starting → racing → master | slave
+    role: str = "starting"  # starting → racing → master | slave; a master whose connection is suspended: unsure
     creating: int = 0
     watching: int = 0
     writes_served: int = 0
@@ -47,11 +52,21 @@ class StorageMachine(ZkClient):
         if state == CONNECTED and self.role == "starting":
             self.submit(sim, CreateRequest(CLUSTER))
             self.race(sim)
+        elif state == CONNECTED:
+            # the same session on another (or the same) server: what happened meanwhile is unknown,
+            # so look at the node again, as a leader-latch recipe does on RECONNECTED
+            self.look(sim)
+        elif state == SUSPENDED and self.role == "master":
+            # Curator's LeaderLatch: while SUSPENDED you cannot be certain you are still the leader
+            self.role = "unsure"
+            sim.trace(self.name, "master_unsure", f"{self.name} lost its connection: it cannot know whether "
+                      f"it still owns {MASTER}, so it stops acting as master until it reconnects.")
         elif state == LOST:
             was = self.role
             self.role = "starting"
             sim.trace(self.name, "session_lost", f"{self.name}'s session expired"
-                      + (": it is no longer master." if was == "master" else ".") + " It opens a new session.")
+                      + (": it is no longer master." if was in ("master", "unsure") else ".")
+                      + " It opens a new session.")
             self.connect(sim)
 
     def race(self, sim: Simulation) -> None:
@@ -59,7 +74,13 @@ class StorageMachine(ZkClient):
         sim.trace(self.name, "race", f"{self.name} tries to become master: create ephemeral {MASTER}.")
         self.creating = self.submit(sim, CreateRequest(MASTER, self.address.encode(), ephemeral=True))
 
+    def look(self, sim: Simulation) -> None:
+        """Read the node with a watch: absent, race; ours, master; someone else's, slave."""
+        self.watching = self.submit(sim, {"op": "exists", "path": MASTER, "watch": True})
+
     def on_reply(self, sim: Simulation, xid: int, code: Code, result: Any) -> None:
+        if code in (Code.CONNECTIONLOSS, Code.SESSIONEXPIRED):
+            return  # the create may or may not have happened: look again once reconnected (or race anew)
         if xid == self.creating:
             if code == Code.OK:
                 self.role = "master"
@@ -67,18 +88,31 @@ class StorageMachine(ZkClient):
             elif code == Code.NODEEXISTS:
                 self.role = "slave"
                 sim.trace(self.name, "slave", f"{MASTER} exists: {self.name} is a slave and watches it.")
-                self.watching = self.submit(sim, {"op": "exists", "path": MASTER, "watch": True})
+                self.look(sim)
             else:
-                self.role = "starting" if self.state != CONNECTED else "racing"
-                if self.state == CONNECTED:
-                    self.race(sim)
-        elif xid == self.watching and code == Code.OK and result is None and self.role == "slave":
-            self.race(sim)  # the node vanished between our create and our exists
+                if code == Code.NONODE:  # /clusterx itself is missing (its create was lost, or deleted)
+                    self.submit(sim, CreateRequest(CLUSTER))
+                self.race(sim)
+        elif xid == self.watching and code in (Code.OK, Code.NONODE):
+            if result is None:
+                if self.role != "racing" or self.creating not in self.pending:
+                    self.race(sim)  # the node vanished (between our create and our exists, or meanwhile)
+            elif result.ephemeralOwner == self.session:
+                if self.role != "master":
+                    self.role = "master"
+                    sim.trace(self.name, "master", f"{MASTER} is still {self.name}'s: it is the master again.")
+            elif self.role != "slave":
+                self.role = "slave"
+                sim.trace(self.name, "slave", f"{MASTER} is another machine's: {self.name} is a slave and watches it.")
 
     def on_watch(self, sim: Simulation, event: str, path: str) -> None:
-        if path == MASTER and event == "DELETED" and self.role == "slave":
+        if path != MASTER or self.role == "starting":
+            return
+        if event == "DELETED" and self.role == "slave":
             sim.trace(self.name, "master_gone", f"{self.name} sees {MASTER} deleted and races for master.")
             self.race(sim)
+        else:
+            self.look(sim)  # a watch fires once: set it again (and race if the node is gone)
 
     def handle_write(self, sim: Simulation, message: Message) -> None:
         if self.role == "master":
