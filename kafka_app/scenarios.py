@@ -123,7 +123,7 @@ def build_bookings(seed: int) -> Simulation:
     add_consumer(made.sim, "data-service-1", "data-service", ["bookings"], 10)
     made.add(ClassicQueue(name="queue"))
     for name in ("queue-lab", "queue-data"):
-        made.add(QueueWorker(name=name, queue="queue", every_ms=300))
+        made.add(QueueWorker(name=name, queue="queue", every_ms=300, prefetch=1))
     return ready(made)
 
 
@@ -176,7 +176,8 @@ def set_classic(sim: Simulation, on: bool) -> None:
     for node in services(sim):
         node.queue = "queue" if on else ""
     sim.trace("lab", "classic", "The booking service now sends to a classic queue: each booking reaches ONE "
-              "service, and is deleted once taken." if on else "The booking service publishes to Kafka again.",
+              "service, the services taking turns, and is deleted once acknowledged."
+              if on else "The booking service publishes to Kafka again.",
               on=on)
 
 
@@ -278,8 +279,9 @@ SCENARIOS = (
            "the data service stores each for analytics. Each is its own consumer group, so each gets every "
            "booking, independently, and the log keeps them for a late reader.",
            "Try: switch on “Classic message queue”. Bookings now go to a queue that hands each message to ONE "
-           "consumer and deletes it: the lab service and the data service each get about half, and neither sees "
-           "them all. That is why a log with consumer groups fits this design.",
+           "consumer, taking them in turn (each may hold one unacknowledged booking: prefetch 1), and deletes it "
+           "once acknowledged: the lab service and the data service each get about half, and neither sees them "
+           "all. That is why a log with consumer groups fits this design.",
            "Try: kill lab-service-1 for a while, then restart it: it catches up from its committed offset."),
           toggles=(CLASSIC,)),
     kafka("kafka-retention", "Retention and compaction", build_retention,

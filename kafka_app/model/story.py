@@ -26,6 +26,9 @@ LAG_SAMPLES = 120
 SAFETY_CHECK_MS = 2_000
 VIOLATIONS_KEPT = 8
 ORDER_WINDOW = 2_000  # records per log whose order the monitor checks
+HEARTBEAT_MS = 5_000  # a queue consumer's heartbeat when it has sent nothing else
+HEARTBEAT_TIMEOUT_MS = 2 * HEARTBEAT_MS + 1_000  # two missed: the queue drops it (as RabbitMQ does)
+RESUBSCRIBE_MS = 1_000
 
 
 def text(data: bytes | None) -> str | None:
@@ -196,51 +199,184 @@ def groups_of(sim: Simulation) -> dict[str, list[str]]:
 @serializable
 @dataclass
 class ClassicQueue(Node):
-    """A classic message queue (as RabbitMQ's default work queue behaves): each message
-    goes to one consumer only, and is deleted once that consumer has it."""
+    """A classic message queue, as RabbitMQ's work queue behaves with ``basic.qos``: each
+    consumer subscribes (``basic.consume``) with a prefetch count, the most messages it may
+    hold unacknowledged. The queue pushes each message to ONE consumer, taking its consumers
+    in turn (round-robin) and skipping those whose prefetch is used up, so the work is shared
+    evenly among those free to take it. A message is deleted once its consumer acknowledges it;
+    if the consumer's connection breaks first (a delivery lost, a new subscription, missed
+    heartbeats), its unacknowledged messages go back to the head of the queue for the others."""
 
     messages: list[str] = durable(default_factory=list)
     received: int = durable(0)
-    handed: dict[str, int] = durable(default_factory=dict)  # consumer → messages it got
+    handed: dict[str, int] = durable(default_factory=dict)  # consumer → messages delivered to it
+    deleted: int = durable(0)  # acknowledged, so gone
+    unacked: dict[str, list[tuple[int, str]]] = durable(default_factory=dict)  # consumer → (tag, message)
+    next_tag: int = durable(1)
+    # connections: gone with a crash, as the consumers' TCP connections are
+    consumers: list[str] = field(default_factory=list)  # the next in turn first
+    connection: dict[str, str] = field(default_factory=dict)  # consumer → its current connection
+    prefetch: dict[str, int] = field(default_factory=dict)
+    last_heard: dict[str, int] = field(default_factory=dict)
+
+    def start(self, sim: Simulation) -> None:
+        # messages delivered but not acknowledged before a crash are delivered again
+        held = sorted(pair for pairs in self.unacked.values() for pair in pairs)
+        self.messages[:0] = [value for _, value in held]
+        self.unacked = {}
+        sim.set_timer(self.name, "check", HEARTBEAT_MS)
 
     def handle_enqueue(self, sim: Simulation, message: Message) -> None:
         self.messages.append(message.body["value"])
         self.received += 1
+        self.dispatch(sim)
 
-    def handle_pull(self, sim: Simulation, message: Message) -> None:
-        if not self.messages:
-            sim.send(self.name, message.src, "Empty")
+    def handle_consume(self, sim: Simulation, message: Message) -> None:
+        consumer = message.src
+        if consumer in self.consumers:  # it reconnected: its old connection, and what it held, are gone
+            self.drop(sim, consumer, "subscribed again")
+        self.consumers.append(consumer)
+        self.connection[consumer] = message.body["connection"]
+        self.prefetch[consumer] = max(1, int(message.body["prefetch"]))
+        self.last_heard[consumer] = sim.now
+        sim.trace(self.name, "queue_consume", f"{consumer} subscribes to the queue with prefetch "
+                  f"{self.prefetch[consumer]}: it is sent at most that many messages before it acknowledges them.",
+                  consumer=consumer)
+        self.dispatch(sim)
+
+    def handle_ack(self, sim: Simulation, message: Message) -> None:
+        if not self.heard(sim, message.src):
             return
-        value = self.messages.pop(0)
-        self.handed[message.src] = self.handed.get(message.src, 0) + 1
-        sim.send(self.name, message.src, "Deliver", value=value)
-        sim.trace(self.name, "queue_deliver", f"The queue hands “{value}” to {message.src} only, and deletes it.",
-                  consumer=message.src)
+        tag = message.body["tag"]
+        held = self.unacked.get(message.src, [])
+        self.unacked[message.src] = [pair for pair in held if pair[0] != tag]
+        self.deleted += len(held) - len(self.unacked[message.src])
+        self.dispatch(sim)
+
+    def handle_heartbeat(self, sim: Simulation, message: Message) -> None:
+        self.heard(sim, message.src)
+
+    def heard(self, sim: Simulation, consumer: str) -> bool:
+        """Note that ``consumer`` is alive; False (and it is told so) if it is not subscribed."""
+        if consumer not in self.consumers:
+            sim.send(self.name, consumer, "Closed")
+            return False
+        self.last_heard[consumer] = sim.now
+        return True
+
+    def credit(self, consumer: str) -> int:
+        return self.prefetch[consumer] - len(self.unacked.get(consumer, []))
+
+    def dispatch(self, sim: Simulation) -> None:
+        """Hand out waiting messages: each to the next consumer in turn that has room for it."""
+        while self.messages:
+            consumer = next((c for c in self.consumers if self.credit(c) > 0), None)
+            if consumer is None:
+                return
+            self.consumers.remove(consumer)
+            self.consumers.append(consumer)  # to the back of the line
+            value = self.messages.pop(0)
+            tag = self.next_tag
+            self.next_tag += 1
+            self.unacked.setdefault(consumer, []).append((tag, value))
+            self.handed[consumer] = self.handed.get(consumer, 0) + 1
+            sim.send(self.name, consumer, "Deliver", tag=tag, value=value, connection=self.connection[consumer])
+            sim.trace(self.name, "queue_deliver", f"The queue hands “{value}” to {consumer} only (its turn); "
+                      "it deletes it once acknowledged.", consumer=consumer)
+
+    def drop(self, sim: Simulation, consumer: str, why: str) -> None:
+        """Forget a consumer whose connection broke; what it held goes back to the head of the queue."""
+        held = self.unacked.pop(consumer, [])
+        self.messages[:0] = [value for _, value in held]
+        if consumer in self.consumers:
+            self.consumers.remove(consumer)
+        self.connection.pop(consumer, None)
+        self.prefetch.pop(consumer, None)
+        self.last_heard.pop(consumer, None)
+        sim.trace(self.name, "queue_drop", f"The queue drops {consumer} ({why})"
+                  + (f" and puts back the {len(held)} message(s) it had not acknowledged." if held else "."),
+                  consumer=consumer)
+        self.dispatch(sim)
+
+    def on_check(self, sim: Simulation) -> None:
+        sim.set_timer(self.name, "check", HEARTBEAT_MS)
+        for consumer in list(self.consumers):
+            if sim.now - self.last_heard[consumer] > HEARTBEAT_TIMEOUT_MS:
+                self.drop(sim, consumer, "no heartbeat")
+
+    def undelivered(self, sim: Simulation, message: Message, refused: bool) -> None:
+        # (a delivery to a connection the consumer has already replaced says nothing about the new one)
+        if message.kind == "Deliver" and self.connection.get(message.dst) == message.body["connection"]:
+            self.drop(sim, message.dst, "its connection broke")
 
 
 @serializable
 @dataclass
 class QueueWorker(Node):
-    """A service reading a classic queue: it pulls one message at a time."""
+    """A service reading a classic queue as a RabbitMQ consumer does: it subscribes with a
+    prefetch count, handles the messages pushed to it one at a time (``every_ms`` each), and
+    acknowledges each when done, which lets the queue send it another. It sends a heartbeat
+    when it has sent nothing for a while, and subscribes again when its connection breaks."""
 
     queue: str = durable("queue")
     every_ms: int = durable(500)
+    prefetch: int = durable(1)
     got: list[str] = durable(default_factory=list)
+    inbox: list[tuple[int, str]] = field(default_factory=list)  # delivered, not yet acknowledged
+    busy: bool = False
+    subscriptions: int = 0
+    last_sent: int = 0
+    resubscribing: bool = False
 
     def start(self, sim: Simulation) -> None:
-        sim.set_timer(self.name, "pull", self.every_ms)
+        self.subscribe(sim)
+        sim.set_timer(self.name, "heartbeat", HEARTBEAT_MS)
 
-    def on_pull(self, sim: Simulation) -> None:
-        sim.send(self.name, self.queue, "Pull")
+    def subscribe(self, sim: Simulation) -> None:
+        self.subscriptions += 1
+        self.tell(sim, "Consume", prefetch=self.prefetch, connection=f"{self.incarnation}.{self.subscriptions}")
+
+    def tell(self, sim: Simulation, kind: str, **body: Any) -> None:
+        self.last_sent = sim.now
+        sim.send(self.name, self.queue, kind, **body)
 
     def handle_deliver(self, sim: Simulation, message: Message) -> None:
-        self.got.append(message.body["value"])
-        del self.got[:-20]
-        sim.set_timer(self.name, "pull", self.every_ms)
+        self.inbox.append((message.body["tag"], message.body["value"]))
+        if not self.busy:
+            self.work(sim)
 
-    def handle_empty(self, sim: Simulation, message: Message) -> None:
-        sim.set_timer(self.name, "pull", self.every_ms)
+    def work(self, sim: Simulation) -> None:
+        self.busy = bool(self.inbox)
+        if self.busy:
+            sim.set_timer(self.name, "done", self.every_ms)
+
+    def on_done(self, sim: Simulation) -> None:
+        if self.inbox:
+            tag, value = self.inbox.pop(0)
+            self.got.append(value)
+            del self.got[:-20]
+            self.tell(sim, "Ack", tag=tag)
+        self.work(sim)
+
+    def on_heartbeat(self, sim: Simulation) -> None:
+        sim.set_timer(self.name, "heartbeat", HEARTBEAT_MS)
+        if sim.now - self.last_sent >= HEARTBEAT_MS:
+            self.tell(sim, "Heartbeat")
+
+    def handle_closed(self, sim: Simulation, message: Message) -> None:
+        self.reconnect(sim)
 
     def undelivered(self, sim: Simulation, message: Message, refused: bool) -> None:
-        if message.kind == "Pull":
-            sim.set_timer(self.name, "pull", self.every_ms)
+        if message.dst == self.queue:
+            self.reconnect(sim)
+
+    def reconnect(self, sim: Simulation) -> None:
+        """The connection to the queue broke: what it held goes back to the queue; subscribe anew."""
+        self.inbox = []
+        if not self.resubscribing:
+            self.resubscribing = True
+            sim.set_timer(self.name, "resubscribe", RESUBSCRIBE_MS)
+
+    def on_resubscribe(self, sim: Simulation) -> None:
+        self.resubscribing = False
+        self.subscribe(sim)

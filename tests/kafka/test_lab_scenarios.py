@@ -146,6 +146,48 @@ def test_the_classic_queue_hands_each_booking_to_one_service_only():
     assert sum(got) + len(queue.messages) == queue.received
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_classic_queue_shares_bookings_out_evenly_between_its_workers(seed):
+    """A competing-consumers queue with prefetch 1 (RabbitMQ's basic.qos) takes its consumers in
+    turn: over every 20 bookings, each of the two workers gets 10 ± 20%."""
+    the_lab = Lab("test", get("kafka-bookings"), seed)
+    the_lab.apply(from_data({"command": "toggle", "name": "classic-queue", "on": True}))
+    queue = the_lab.sim.nodes["queue"]
+    assert isinstance(queue, ClassicQueue)
+    workers = sorted(n.name for n in the_lab.sim.nodes.values() if isinstance(n, QueueWorker))
+    before = {w: queue.handed.get(w, 0) for w in workers}
+    for _ in range(4):
+        forward(the_lab, 10)  # 2 bookings a second: 20 a window
+        got = {w: queue.handed.get(w, 0) - before[w] for w in workers}
+        before = {w: queue.handed.get(w, 0) for w in workers}
+        assert sum(got.values()) >= 19, got
+        assert all(abs(count - sum(got.values()) / 2) <= 0.2 * sum(got.values()) / 2 for count in got.values()), got
+    assert len(queue.messages) <= 1 and queue.received == sum(queue.handed.values()) + len(queue.messages)
+
+
+@pytest.mark.parametrize("after_ms", [10_000, 10_250, 10_400])  # the worker idle, or holding a booking
+def test_a_crashed_worker_is_dropped_and_what_it_held_goes_to_the_other_one(after_ms):
+    the_lab = lab("kafka-bookings")
+    the_lab.apply(from_data({"command": "toggle", "name": "classic-queue", "on": True}))
+    the_lab.advance(after_ms)
+    queue = the_lab.sim.nodes["queue"]
+
+    def accounted() -> bool:
+        held = sum(len(pairs) for pairs in queue.unacked.values())
+        return queue.received == queue.deleted + len(queue.messages) + held
+
+    the_lab.apply(from_data({"command": "crash", "node": "queue-lab"}))
+    before = dict(queue.handed)
+    forward(the_lab, 30)
+    assert accounted() and "queue-lab" not in queue.consumers and not queue.unacked.get("queue-lab")
+    assert queue.handed["queue-data"] - before["queue-data"] >= 55 and len(queue.messages) <= 1
+    the_lab.apply(from_data({"command": "restart", "node": "queue-lab"}))
+    before = dict(queue.handed)
+    forward(the_lab, 10)
+    got = {w: queue.handed[w] - before[w] for w in before}
+    assert min(got.values()) >= 8 and accounted(), got
+
+
 def test_retention_deletes_old_segments_and_compaction_keeps_one_value_per_key():
     the_lab = lab("kafka-retention")
     forward(the_lab, 60)
