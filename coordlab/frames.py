@@ -100,11 +100,11 @@ def render_changed(lab: Lab, template: Template, context: dict[str, Any], slot: 
 
 def render_frame(lab: Lab) -> list[str]:
     """The lab's fragments, each an out-of-band swap, in a fixed order (the engine
-    sends only those that changed since the previous frame). The first is the list of
+    sends only those that changed since the previous frame). The second is the list of
     messages in flight, which the page animates itself: pictures do not draw them in frames."""
     context = {**lab_context(lab), "oob": True}
     kind = registry.kind_of(lab.scenario)
-    frame = [flights_fragment(context.get("flights", [])), render_changed(lab, "labs/partials/status.html", context)]
+    frame = [render_changed(lab, "labs/partials/status.html", context), flights_fragment(context.get("flights", []))]
     for template in kind.fragments:
         frame.append(render_changed(lab, template, context))
         parts = kind.parts.get(template)

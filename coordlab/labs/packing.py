@@ -41,9 +41,16 @@ def pack_frozen(frozen: bytes) -> str:
     return packed
 
 
+#: after packing a checkpoint at least this big the worker process is ended (a new one starts
+#: for the next): Python keeps most of the memory a big simulation took, and the worker would
+#: hold that peak for as long as the server runs
+RECYCLE_AFTER_BYTES = 1024 * 1024
+
+
 class Packer:
     """``pack_frozen`` in a worker process of its own, started on first use (spawned, not
-    forked: the server's threads and sockets stay where they are)."""
+    forked: the server's threads and sockets stay where they are), and started again after
+    a big one."""
 
     def __init__(self) -> None:
         self.pool: ProcessPoolExecutor | None = None
@@ -52,7 +59,12 @@ class Packer:
         """Blocks the calling thread (the saver's) until the worker process has packed it."""
         if self.pool is None:
             self.pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        return self.pool.submit(pack_frozen, frozen).result()
+        try:
+            return self.pool.submit(pack_frozen, frozen).result()
+        finally:
+            if len(frozen) >= RECYCLE_AFTER_BYTES:
+                self.pool.shutdown(wait=True)
+                self.pool = None
 
     def shutdown(self) -> None:
         if self.pool is not None:

@@ -91,6 +91,7 @@ def test_a_message_stops_where_it_is_on_pause_and_is_gone_after_a_rewind(page, s
     before = page.locator("#lab-status").get_attribute("data-now")
     page.locator("#btn-pause").click()
     expect(page.locator("#lab-status")).to_have_attribute("data-playing", "false")
+    page.wait_for_timeout(300)  # the page has drawn the moment it paused at
     flight = page.evaluate(FIRST_FLIGHT)
     paused_at = page.evaluate(WHERE, f"msg-{flight[0]}")
     page.wait_for_timeout(800)

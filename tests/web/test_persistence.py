@@ -25,6 +25,8 @@ from websockets.asyncio.client import connect
 from bench.servers import DAPHNE, Server, lab_server
 
 FRAGMENT = re.compile(r'<(\w+) id="([\w-]+)"[^>]*hx-swap-oob')  # nested elements do not swap
+#: where a panel's frame leaves an item that comes as a part of its own (a topic's partition)
+SHELL = re.compile(r'<(\w+) id="([\w.-]+)"[^>]*data-shell></\1>')
 STATUS = re.compile(r'data-playing="(\w+)"[^>]*data-now="(\d+)"')
 
 
@@ -72,6 +74,7 @@ class Viewer:
     def __init__(self, socket) -> None:
         self.socket = socket
         self.view: dict[str, str] = {}
+        self.latest: dict[str, str] = {}  # as the frames sent them
         self.notices: list[str] = []
 
     async def receive(self, timeout: float = 10) -> None:
@@ -79,7 +82,10 @@ class Viewer:
         if 'id="lab-notice"' in text[:200]:
             self.notices.append(text)
         else:
-            self.view.update(fragments(text))
+            self.latest.update(fragments(text))
+            # as the page does: each part in its panel's shell for it
+            self.view = {name: SHELL.sub(lambda shell: self.latest.get(shell.group(2), shell.group(0)), html)
+                         for name, html in self.latest.items()}
 
     async def command(self, **command) -> str:
         before = len(self.notices)
