@@ -50,7 +50,7 @@ CATEGORIES = {
     "OffsetCommit": "group", "OffsetCommitResponse": "group", "OffsetFetch": "group", "OffsetFetchResponse": "group",
     "FindCoordinator": "group", "FindCoordinatorResponse": "group", "LeaderAndIsr": "control",
     "UpdateMetadata": "control", "ControllerAck": "control", "AlterPartition": "control",
-    "AlterPartitionResponse": "control", "Enqueue": "produce", "Pull": "fetch", "Deliver": "fetch",
+    "AlterPartitionResponse": "control", "Enqueue": "produce", "Consume": "fetch", "Deliver": "fetch", "Ack": "ack",
 }
 MARKERS = {"produce": ("▶", "produce request"), "ack": ("◀", "produce ack"),
            "fetch": ("●", "fetch (replica or consumer)"), "group": ("◆", "group protocol / commit"),
