@@ -7,9 +7,12 @@ listens on every interface, answers to this machine's LAN addresses and names
 (and to each ``--allow-host``), and prints the join address to give students
 (see ``coordlab.lecture``).
 
-An incoming WebSocket message may be as large as a command may be
-(``MAX_COMMAND_BYTES``, 4 KiB) and no larger: daphne closes a socket that sends a
-larger one with 1009 ("message too big") before reading it into memory.
+A WebSocket message may be at most ``MAX_SOCKET_MESSAGE_BYTES`` (64 KiB) either way:
+daphne closes a socket that sends a larger one with 1009 ("message too big") before
+reading it into memory, and the same limit holds for what it sends. A command is at
+most 4 KiB (``MAX_COMMAND_BYTES``): a larger one within the limit is answered with an
+error. (A 4 KiB limit here would also have stopped every message the server sends
+through Channels above 4 KiB, such as a terminal's batch of records.)
 
 On SIGTERM or SIGINT, every lab that changed since its last save is saved to the
 database before the server exits (at most ``SHUTDOWN_SAVE_TIMEOUT`` seconds), so a
@@ -29,9 +32,8 @@ from daphne.cli import CommandLineInterface  # installs Twisted's asyncio reacto
 from twisted.internet import defer, reactor
 
 from coordlab import lecture
-from coordlab.labs.commands import MAX_COMMAND_BYTES
+from coordlab.labs.commands import MAX_SOCKET_MESSAGE_BYTES
 
-MAX_INCOMING_MESSAGE = MAX_COMMAND_BYTES
 SHUTDOWN_SAVE_TIMEOUT = 20.0
 
 logger = logging.getLogger("coordlab.serve")
@@ -83,8 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     reactor.addSystemEventTrigger("before", "shutdown", save_labs_before_shutdown)
     CommandLineInterface().run([
         "--bind", host, "--port", str(args.port),
-        "--websocket-max-message-size", str(MAX_INCOMING_MESSAGE),
-        "--websocket-max-frame-size", str(MAX_INCOMING_MESSAGE),
+        "--websocket-max-message-size", str(MAX_SOCKET_MESSAGE_BYTES),
+        "--websocket-max-frame-size", str(MAX_SOCKET_MESSAGE_BYTES),
         "coordlab.asgi:application",
     ])
 

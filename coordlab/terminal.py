@@ -36,7 +36,15 @@ from typing import Any
 
 from coordlab.access import Access, access_to
 from coordlab.consumers import LabSocket
-from coordlab.labs.commands import MAX_COMMAND_BYTES, Command, CommandError, check_text, from_data, parse
+from coordlab.labs.commands import (
+    MAX_COMMAND_BYTES,
+    MAX_SOCKET_MESSAGE_BYTES,
+    Command,
+    CommandError,
+    check_text,
+    from_data,
+    parse,
+)
 from coordlab.labs.kinds import JOINS
 from coordlab.labs.runtime import UnknownLab
 
@@ -173,7 +181,11 @@ class TerminalConsumer(LabSocket):
                 message: dict[str, Any] = {"type": "outbox", "node": node, "items": items}
                 if skipped:
                     message["skipped"] = skipped
-                await self.send(text_data=json.dumps(message))
+                text = json.dumps(message)
+                while len(text.encode()) > MAX_SOCKET_MESSAGE_BYTES and len(items) > 1:
+                    items = message["items"] = items[:len(items) // 2]  # the rest goes in the next message
+                    text = json.dumps(message)
+                await self.send(text_data=text)
             after = first + len(items)
             await asyncio.sleep(POLL_SECONDS)
 

@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_COMMAND_BYTES = 4096
+#: the largest WebSocket message either way: daphne closes a socket that sends a larger one (1009)
+#: before reading it, and refuses to send one (the terminal's outbox messages stay below it)
+MAX_SOCKET_MESSAGE_BYTES = 64 * 1024
 SPEEDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 MAX_FORWARD_SECONDS = 600
 MAX_NAME_LENGTH = 40

@@ -204,6 +204,26 @@ async def test_a_followed_machine_s_outbox_is_pushed_as_it_grows(runtime, lab, k
     await terminal.disconnect()
 
 
+async def test_a_big_backlog_comes_in_messages_the_server_may_send(runtime, lab, kafka):
+    """A socket message is at most MAX_SOCKET_MESSAGE_BYTES either way (daphne will not send a
+    larger one): a backlog of big records comes in several, every record once, in order."""
+    from coordlab.labs.commands import MAX_SOCKET_MESSAGE_BYTES
+
+    terminal = await connect(lab.id)
+    kafka.outboxes["terminal-cd34"] = [{"offset": n, "value": "v" * 1000} for n in range(400)]
+    await request(terminal, follow="terminal-cd34")
+    got, sizes = [], []
+    while len(got) < 400:
+        raw = await terminal.receive_from(timeout=3)
+        message = json.loads(raw)
+        if message["type"] == "outbox":
+            got += [item["offset"] for item in message["items"]]
+            sizes.append(len(raw.encode()))
+    assert got == list(range(400)) and len(sizes) > 1
+    assert max(sizes) <= MAX_SOCKET_MESSAGE_BYTES
+    await terminal.disconnect()
+
+
 async def test_a_member_that_drops_without_leaving_vanishes(runtime, lab, kafka):
     terminal = await connect(lab.id)
     await request(terminal, follow="terminal-cd34")
