@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from html import escape
 from typing import Any
 
 from coordlab.labs.lab import Lab
@@ -284,9 +286,11 @@ def _partition(sim: Simulation, name: str, partition: int, ends: dict[str, Any],
         value = None if record.value is None else record.value.decode(errors="replace")
         key = None if record.key is None else record.key.decode(errors="replace")
         headers = ", ".join(f"{k}={v.decode(errors='replace')}" for k, v in record.headers)
-        cells.append({"offset": record.offset, "key": key, "value": value, "short": (value or "∅ tombstone")[:14],
-                      "committed": record.offset < high_watermark, "headers": headers,
-                      "time_s": record.timestamp / 1000, "epoch": record.leader_epoch})
+        cell = {"offset": record.offset, "key": key, "value": value, "short": (value or "∅ tombstone")[:14],
+                "committed": record.offset < high_watermark, "headers": headers,
+                "time_s": record.timestamp / 1000, "epoch": record.leader_epoch}
+        cell["html"] = record_cell(name, *cell.values())
+        cells.append(cell)
     log_start = log.log_start_offset if log else 0
     older = (log_start, records[0].offset - 1) if records and records[0].offset > log_start else None
     readable = log.count_below(high_watermark) if log else 0
@@ -296,6 +300,22 @@ def _partition(sim: Simulation, name: str, partition: int, ends: dict[str, Any],
             "deleted_fresh": "retention" in recent, "older": older, "high_watermark": high_watermark,
             "log_end": ends["log_end_offset"], "replicas": replicas, "readable": readable,
             "shown_from": f"b{shown_from}" if shown_from > 0 else "", "offline": ends["leader"] < 0}
+
+
+@lru_cache(maxsize=8192)
+def record_cell(partition: str, offset: int, key: str | None, value: str | None, short: str, committed: bool,
+                headers: str, time_s: float, epoch: int) -> str:
+    """A record's box in a partition's strip. A record never changes once written (only whether
+    it is committed yet), so each box is built once, not in every frame that shows it."""
+    classes = "record" + ("" if committed else " uncommitted") + (" tombstone" if value is None else "")
+    shown_key = "∅" if key is None else key if len(key) <= 9 else key[:8] + "…"
+    return (
+        f'<li id="record-{escape(partition)}-{offset}" class="{classes}" tabindex="0" data-offset="{offset}" '
+        f'data-key="{escape(key or "")}"{" data-null-key" if key is None else ""} '
+        f'data-value="{escape(value or "")}"{" data-tombstone" if value is None else ""} '
+        f'data-headers="{escape(headers)}" data-time="{time_s:.3f}" data-epoch="{epoch}">\n        '
+        f'<span class="off">{offset}</span><span class="key">{escape(shown_key)}</span>'
+        f'<span class="val">{escape(short)}</span></li>')
 
 
 def duration(ms: int) -> str:

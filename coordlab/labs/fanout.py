@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import listfragments
-from .transport import DaphneSocket, encode_text_frame
+from .transport import DaphneSocket, encode_deflated_frame, encode_text_frame
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +44,12 @@ class Frame:
     sequence number and send time (ms since the epoch), then the fragments;
     as an ASGI message and, encoded once, as WebSocket frame bytes."""
 
-    __slots__ = ("_data", "head", "message", "parts")
+    __slots__ = ("_data", "_deflated", "head", "message", "parts")
 
     def __init__(self, text: str, head: str = "", parts: tuple[str, ...] = ()) -> None:
         self.message = {"type": "websocket.send", "text": text}
         self._data: bytes | None = None
+        self._deflated: bytes | None = None
         self.head, self.parts = head, parts
 
     @classmethod
@@ -81,6 +82,13 @@ class Frame:
         if self._data is None:
             self._data = encode_text_frame(self.message["text"])
         return self._data
+
+    @property
+    def deflated(self) -> bytes:
+        """The frame compressed once for every viewer whose connection negotiated permessage-deflate."""
+        if self._deflated is None:
+            self._deflated = encode_deflated_frame(self.message["text"])
+        return self._deflated
 
 
 class Viewer:
@@ -116,7 +124,7 @@ class Viewer:
             self.retry.cancel()
             self.retry = None
         if self.socket is not None:
-            self.closed = not self.socket.write(frame.data)
+            self.closed = not self.socket.write(frame.deflated if self.socket.deflated else frame.data)
         else:
             self._start(frame.message)
 

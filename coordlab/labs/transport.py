@@ -27,23 +27,38 @@ from __future__ import annotations
 import functools
 import socket
 import struct
+import zlib
 from collections.abc import Callable
 from typing import Any
 
 SEND_BUFFER_BYTES = 256 * 1024
 TEXT_FRAME = 0x81  # FIN bit + opcode 1 (text)
+DEFLATED_TEXT_FRAME = 0xC1  # FIN + RSV1 (the message is compressed, RFC 7692) + opcode 1
+DEFLATE_LEVEL = 6
 
 
 def encode_text_frame(text: str) -> bytes:
     """One unfragmented, unmasked WebSocket text frame (RFC 6455, section 5.2)."""
-    payload = text.encode()
+    return _frame(TEXT_FRAME, text.encode())
+
+
+def encode_deflated_frame(text: str) -> bytes:
+    """The same frame compressed for a connection that negotiated permessage-deflate with
+    ``server_no_context_takeover`` (RFC 7692, section 7.2.1): each message is compressed on
+    its own, so the bytes are the same for every such viewer."""
+    compressor = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    payload = compressor.compress(text.encode()) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    return _frame(DEFLATED_TEXT_FRAME, payload[:-4])  # without the 00 00 ff ff the flush ends with
+
+
+def _frame(first: int, payload: bytes) -> bytes:
     length = len(payload)
     if length < 126:
-        header = struct.pack("!BB", TEXT_FRAME, length)
+        header = struct.pack("!BB", first, length)
     elif length < 1 << 16:
-        header = struct.pack("!BBH", TEXT_FRAME, 126, length)
+        header = struct.pack("!BBH", first, 126, length)
     else:
-        header = struct.pack("!BBQ", TEXT_FRAME, 127, length)
+        header = struct.pack("!BBQ", first, 127, length)
     return header + payload
 
 
@@ -60,13 +75,17 @@ def innermost_send(send: Callable[..., Any]) -> Callable[..., Any]:
 class DaphneSocket:
     """Direct writes of pre-encoded frames to one daphne WebSocket connection."""
 
-    __slots__ = ("protocol", "sock", "transport")
+    __slots__ = ("deflated", "protocol", "sock", "transport")
 
     def __init__(self, protocol: Any, transport: Any) -> None:
         self.protocol = protocol
         self.transport = transport
         self.sock = transport.socket
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+        #: the connection negotiated permessage-deflate (``coordlab.serve`` offers it without context
+        #: takeover, the only way the same compressed bytes fit every viewer)
+        compression = getattr(protocol, "_perMessageCompress", None)
+        self.deflated = compression is not None and bool(getattr(compression, "server_no_context_takeover", False))
 
     def backlog(self) -> int:
         """Bytes Twisted still holds for this connection."""

@@ -65,3 +65,27 @@ def test_a_huge_message_closes_its_socket_unread_and_the_server_keeps_serving():
                         return text
 
         assert "Killed m1." in asyncio.run(scenario())
+
+
+def test_a_viewer_that_asks_for_compression_gets_its_frames_compressed():
+    """Browsers ask for permessage-deflate: the server accepts it, the frames it writes straight
+    to the socket (compressed once for every such viewer, without context takeover) decode to
+    the lab's HTML, and the notices autobahn sends itself work too."""
+    with running_server() as url:
+        lab_id, cookie = start_owned_lab(url, "kafka-shop")
+
+        async def watch():
+            async with connect(ws_url(url, lab_id), origin=url, compression="deflate",
+                               additional_headers={"Cookie": cookie}) as socket:
+                texts = [await asyncio.wait_for(socket.recv(), 5) for _ in range(10)]
+                await socket.send('{"command": "pause"}')
+                for _ in range(50):
+                    text = await asyncio.wait_for(socket.recv(), 5)
+                    if 'id="lab-notice"' in text:
+                        return socket.protocol.extensions, texts, text
+                return socket.protocol.extensions, texts, ""
+
+        extensions, texts, notice = asyncio.run(watch())
+        assert [type(e).__name__ for e in extensions] == ["PerMessageDeflate"]
+        assert all('id="lab-frame"' in t for t in texts) and any('id="kafka-topics"' in t for t in texts)
+        assert "Paused" in notice

@@ -22,6 +22,8 @@ STALL_SECONDS = 8
 class FakeSocket:
     """A DaphneSocket stand-in whose backlog the test sets."""
 
+    deflated = False  # the connection did not ask for permessage-deflate
+
     def __init__(self):
         self.buffered = 1000
         self.written = []
