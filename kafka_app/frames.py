@@ -38,6 +38,7 @@ ZK_Y = 42
 TOP = 110
 CHIP_W, CHIP_H, CHIPS_PER_ROW = 118, 26, 3
 STRIP = 12  # records shown per partition
+PENDING_SHOWN = 3  # records without an answer yet shown per producer
 FRESH_MS = 3_000
 TIMELINE_LENGTH = 24
 OUTCOMES = 6
@@ -334,12 +335,22 @@ def duration(ms: int) -> str:
 def _service(node: Service) -> dict[str, Any]:
     return {"name": node.name, "alive": node.alive, "topic": node.topic, "rate": node.rate, "boost": node.boost,
             "keys": node.keys, "acked": node.acked_count, "failed": node.failed_count, "queue": node.queue,
-            **rates(node.rate), "recent": _outcomes(node)[:3]}
+            **rates(node.rate), "recent": _outcomes(node)[:3], **_waiting(node)}
 
 
 def _publisher(node: Publisher) -> dict[str, Any]:
     return {"name": node.name, "alive": node.alive, "acked": node.acked_count, "failed": node.failed_count,
-            "web": node.name == WEB_PRODUCER, "recent": _outcomes(node)}
+            "web": node.name == WEB_PRODUCER, "recent": _outcomes(node), **_waiting(node)}
+
+
+def _waiting(node: Publisher) -> dict[str, Any]:
+    """What a producer has sent and has no answer for yet (the newest few, with the error their
+    latest attempt got), and how many batches it retried after each retriable error."""
+    pending = [{"topic": r.topic, "key": None if r.key is None else r.key.decode(errors="replace"),
+                "value": None if r.value is None else r.value.decode(errors="replace"), "attempts": r.attempts,
+                "error": r.last_error} for r in list(node.outgoing.values())[-PENDING_SHOWN:]]
+    return {"pending": list(reversed(pending)), "pending_count": len(node.outgoing),
+            "retries": sorted(node.retried.items())}
 
 
 def _outcomes(node: Publisher) -> list[dict[str, Any]]:

@@ -51,6 +51,7 @@ class Outgoing:
     sequence: int = -1
     attempts: int = 0
     how: str = ""  # how its partition was chosen, for people
+    last_error: str = ""  # the retriable error its latest attempt got (Kafka's name for it)
 
     @property
     def size(self) -> int:
@@ -98,6 +99,7 @@ class ProducerNode(ClientNode):
     sent_count: int = 0
     acked_count: int = 0
     failed_count: int = 0
+    retried: dict[str, int] = field(default_factory=dict)  # error name → batches retried after it
 
     def start(self, sim: Simulation) -> None:
         if self.wanted:
@@ -240,6 +242,10 @@ class ProducerNode(ClientNode):
         expired = sim.now - records[0].created >= self.delivery_timeout_ms
         records[0].attempts += 1
         if code in RETRIABLE and not expired and records[0].attempts <= self.retries:
+            name = "CONNECTION_REFUSED" if code == CONNECTION_FAILED else error_for(code).message
+            self.retried[name] = self.retried.get(name, 0) + 1
+            for record in records:
+                record.last_error = name
             if records[0].attempts == 1:
                 what = "its connection was refused" if code == CONNECTION_FAILED else error_for(code).message
                 sim.trace(self.name, "retry", f"{self.name}'s batch for {name} failed at {broker} ({what}): "

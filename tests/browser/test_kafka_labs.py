@@ -241,6 +241,25 @@ def test_replication_leadership_moves_and_nothing_acknowledged_is_lost(page, ser
     expect_safe(page)
 
 
+def test_replication_a_refused_write_shows_as_waiting_with_its_error_counted(page, server_url):
+    """min.insync.replicas=2 with one broker left: an acks=all publish is refused with
+    NOT_ENOUGH_REPLICAS and retried; the producers panel shows it waiting and counts the error."""
+    open_lab(page, server_url, "kafka-replication")
+    pause(page)
+    forward(page, 5)
+    for broker in ("b2", "b3"):
+        click_machine(page, broker)
+        expect(page.locator(f"#machine-{broker}")).to_have_attribute("data-state", "down")
+    forward(page, 30)
+    publish(page, "payments", "will it land?", key="k1")
+    forward(page, 5)
+    web = page.locator("#publisher-web")
+    expect(web.locator(".outcomes li.pending").first).to_contain_text("will it land?")
+    expect(web.locator(".outcomes li.pending").first).to_contain_text("retrying after NOT_ENOUGH_REPLICAS")
+    expect(web.locator(".waiting")).to_contain_text("waiting for an answer")
+    expect(page.locator("#retries-web")).to_contain_text(re.compile(r"NOT_ENOUGH_REPLICAS × \d+"))
+
+
 def test_activity_more_partitions_and_consumers_absorb_ten_times_the_load(page, server_url):
     open_lab(page, server_url, "kafka-activity")
     pause(page)

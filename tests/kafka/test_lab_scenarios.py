@@ -219,3 +219,23 @@ def test_a_lab_replays_its_actions_exactly_when_rewound():
     the_lab.apply(from_data({"command": "seek", "time_ms": at}))
     assert the_lab.sim.snapshot() == snapshot
     assert "refunds" in observe.view(the_lab.sim)[0].topics
+
+
+def test_a_producer_says_what_it_is_waiting_for_and_which_errors_it_retried():
+    """With two of three brokers down, min.insync.replicas=2 refuses an acks=all write with
+    NOT_ENOUGH_REPLICAS: the producer keeps retrying, and its panel says so while it waits."""
+    from coordlab.frames import lab_context
+
+    the_lab = lab("kafka-replication")
+    forward(the_lab, 5)
+    for broker in ("b2", "b3"):
+        the_lab.apply(from_data({"command": "crash", "node": broker}))
+    forward(the_lab, 20)
+    act(the_lab, "publish", topic="payments", key="k", value="waiting", acks="all")
+    forward(the_lab, 5)
+    web = next(p for p in lab_context(the_lab)["publishers"] if p["web"])
+    assert web["pending_count"] >= 1 and web["pending"][0]["value"] == "waiting"
+    assert web["pending"][0]["error"] == "NOT_ENOUGH_REPLICAS" and web["pending"][0]["attempts"] >= 1
+    assert dict(web["retries"])["NOT_ENOUGH_REPLICAS"] >= 1
+    services = {s["name"]: s for s in lab_context(the_lab)["services"]}
+    assert any(dict(s["retries"]).get("NOT_ENOUGH_REPLICAS") for s in services.values())
