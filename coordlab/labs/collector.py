@@ -11,6 +11,10 @@ moment nothing refers to them; only garbage in reference cycles waits, until the
 full collection the runtime runs every ``FULL_EVERY_S`` seconds (one pause, on
 purpose and rarely, instead of many).
 
+A lab closed or put away leaves its whole simulation as garbage, some of it in
+cycles that only a full collection frees: the next ``tidy`` after ``lab_gone``
+runs one then, instead of holding that memory until the next scheduled one.
+
 Memory freed by then is handed back to the operating system (glibc keeps freed
 heap pages otherwise, so a flood or a closed lab would leave the process large).
 """
@@ -27,6 +31,12 @@ FULL_EVERY_S = 600.0
 _last_full = time.monotonic()
 _libc_name = ctypes.util.find_library("c")
 _malloc_trim = getattr(ctypes.CDLL(_libc_name), "malloc_trim", None) if _libc_name else None
+
+
+def lab_gone() -> None:
+    """A lab was dropped from memory: the next ``tidy`` collects everything."""
+    global _last_full
+    _last_full = -FULL_EVERY_S
 
 
 def tidy() -> None:

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from . import forking, listfragments
+from . import collector, forking, listfragments
 from .commands import Command, CommandError
 from .lab import Job, Lab, freeze, thaw
 from .scenario import Scenario
@@ -107,7 +107,8 @@ class Engine:
 
     def close_lab(self, lab_id: str) -> None:
         """Forget a lab (its viewers see it stop)."""
-        self.labs.pop(lab_id, None)
+        if self.labs.pop(lab_id, None) is not None:
+            collector.lab_gone()
         for table in (self.viewers, self.rendered, self.frame_seq, self.fragments, self.since_full, self.shown_at,
                       self.waited):
             table.pop(lab_id, None)

@@ -71,7 +71,7 @@ PR_SET_PDEATHSIG = 1
 #: a worker that holds more than this after a pack is ended (a new one starts for the next):
 #: Python keeps most of the memory a big simulation took, and the worker would hold that peak
 #: for as long as the server runs
-RECYCLE_ABOVE_BYTES = 96 * 1024 * 1024
+RECYCLE_ABOVE_BYTES = 64 * 1024 * 1024
 
 
 class Packer:
