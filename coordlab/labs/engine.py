@@ -52,6 +52,8 @@ MIN_SLICE_S = 0.001
 MAX_TICK_MS = 250.0
 #: a tick longer than this is logged (seconds)
 SLOW_TICK_S = 0.15
+#: a closed lab whose checkpoints take this much is big enough to collect its garbage at once
+BIG_LAB_CHECKPOINT_BYTES = 4 * 1024 * 1024
 #: how long a command may run at once (a jump ahead or a rewind that needs more goes on in ticks)
 COMMAND_SLICE_S = 0.010
 Publish = Callable[[str, int, list[str]], Awaitable[None]]  # lab id, frame seq, the frame's fragments
@@ -107,7 +109,9 @@ class Engine:
 
     def close_lab(self, lab_id: str) -> None:
         """Forget a lab (its viewers see it stop)."""
-        if self.labs.pop(lab_id, None) is not None:
+        lab = self.labs.pop(lab_id, None)
+        # a big lab's garbage is worth a full collection soon (a pause for everyone, so not for every lab)
+        if lab is not None and sum(len(c.snapshot) for c in lab.checkpoints) >= BIG_LAB_CHECKPOINT_BYTES:
             collector.lab_gone()
         for table in (self.viewers, self.rendered, self.frame_seq, self.fragments, self.since_full, self.shown_at,
                       self.waited):
