@@ -51,7 +51,19 @@
     seek.value = s.dataset.now;
   }
 
+  // The speed menu shows the lab's speed, whoever changed it and however (+ / − keys, another
+  // viewer), except while this viewer has it open.
+  function syncSpeed() {
+    var s = status(), menu = document.getElementById("speed");
+    if (!s || !menu || document.activeElement === menu) { return; }
+    var speed = Number(s.dataset.speed);
+    for (var i = 0; i < menu.options.length; i++) {
+      if (Number(menu.options[i].value) === speed && menu.selectedIndex !== i) { menu.selectedIndex = i; }
+    }
+  }
+
   document.addEventListener("htmx:wsAfterMessage", syncSlider);
+  document.addEventListener("htmx:wsAfterMessage", syncSpeed);
 
   document.addEventListener("DOMContentLoaded", function () {
     seek = document.getElementById("lab-seek");

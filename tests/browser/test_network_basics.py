@@ -139,3 +139,25 @@ def test_rewind_slider_goes_back_and_play_starts_a_new_branch(page, server_url):
     page.locator("#btn-play").click()
     expect(page.locator("#lab-timeline")).to_contain_text("a new branch of history")
     expect(page.locator("#machine-m2")).to_have_attribute("data-state", "up")
+
+
+def test_the_speed_menu_follows_the_lab_for_every_viewer(browser, page, server_url):
+    """The menu says the speed the lab runs at, for every viewer, however it was changed (the + and −
+    keys, the menu)."""
+    url = open_new_lab(page, server_url)
+    other = browser.new_page()
+    other.goto(url)
+    expect(other.locator("#connection")).to_have_text("live")
+    page.locator("body").click()  # the keyboard goes to the page, not the menu
+    page.keyboard.press("+")
+    expect(page.locator("#lab-status")).to_have_attribute("data-speed", "2.0")
+    expect(page.locator("#speed")).to_have_value("2.0")
+    expect(other.locator("#speed")).to_have_value("2.0")
+    page.locator("#speed").select_option("5.0")
+    expect(other.locator("#lab-status")).to_have_attribute("data-speed", "5.0")
+    expect(other.locator("#speed")).to_have_value("5.0")
+    page.locator("body").click()
+    page.keyboard.press("-")
+    expect(page.locator("#speed")).to_have_value("2.0")
+    expect(other.locator("#speed")).to_have_value("2.0")
+    other.close()
