@@ -70,7 +70,7 @@ def template_names(template: Template) -> tuple[str, ...]:
     pending, seen = [template], set()
     while pending:
         current = pending.pop()
-        source = _source(current)
+        source = template_source(current)
         for tag in NAMES.findall(source):
             found.update(IDENTIFIER.findall(tag))
         for name in INCLUDED.findall(source):
@@ -80,7 +80,8 @@ def template_names(template: Template) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-def _source(template: Template) -> str:
+def template_source(template: Template) -> str:
+    """A template's text, given by name or as a template object."""
     found = get_template(template) if isinstance(template, str) else template
     return str(getattr(found, "template", found).source)
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from coordlab.frames import page_context, render_frame
+from coordlab.frames import INCLUDED, page_context, render_frame, template_source
 from coordlab.labs import registry
 from coordlab.labs.commands import CommandError, from_data
 from coordlab.labs.kinds import LabKind
@@ -46,7 +46,6 @@ NONSENSE = ("explode", "/no/such/thing", "no-such-thing", "-7", "true", "")
 #: what every lab's frame carries besides its kind's fragments: the messages in flight, the status bar
 #: and the timeline
 PLATFORM_PARTS = 3
-INCLUDE = re.compile(r"""{%\s*include\s+["']([^"']+)["']""")
 ROOT_ID = re.compile(r"""^\s*<[a-z]+[^>]*?\sid="([^"]+)\"""")
 
 
@@ -122,18 +121,11 @@ def nonsense(parse: Any, field: str) -> Any:
     return ""
 
 
-def template_source(template: Any) -> str:
-    from django.template.loader import get_template
-
-    found = get_template(template) if isinstance(template, str) else template
-    return str(found.template.source)
-
-
 def swappable_includes(template: Any) -> set[str]:
     """The templates ``template`` includes (directly or through others) that a frame could swap
     (they carry ``hx-swap-oob``)."""
     found: set[str] = set()
-    pending = list(INCLUDE.findall(template_source(template)))
+    pending = list(INCLUDED.findall(template_source(template)))
     while pending:
         name = pending.pop()
         if name in found:
@@ -141,7 +133,7 @@ def swappable_includes(template: Any) -> set[str]:
         source = template_source(name)
         if "hx-swap-oob" in source:
             found.add(name)
-        pending.extend(INCLUDE.findall(source))
+        pending.extend(INCLUDED.findall(source))
     return found
 
 

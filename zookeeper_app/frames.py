@@ -53,8 +53,7 @@ def context(lab: Lab) -> dict[str, Any]:
         "sessions_lines": _session_lines(sim, positions),
         # A message to a name that is no machine of the picture (data typed into the console that an
         # app server takes for the master's address, say) is not drawn: it has nowhere to go.
-        "flights": [flight_view(m, positions, "text", f"msg marker cat-{_category(m)}", MARKERS[_category(m)][0])
-                    for m in drawn],
+        "flights": [_flight(m, positions) for m in drawn],
         "legend": LEGEND,
         "trees": _trees(servers, sim.now),
         "reference": reference.name if reference else "",
@@ -130,6 +129,11 @@ def _session_lines(sim: Simulation, positions: dict[str, tuple[float, float]]) -
             (x1, y1), (x2, y2) = positions[node.name], positions[node.server]
             lines.append({"x1": x1, "y1": y1, "x2": x2, "y2": y2, "state": node.state.lower()})
     return lines
+
+
+def _flight(message: Message, positions: dict[str, tuple[float, float]]) -> str:
+    category = _category(message)
+    return flight_view(message, positions, "text", f"msg marker cat-{category}", MARKERS[category][0])
 
 
 def _category(message: Message) -> str:

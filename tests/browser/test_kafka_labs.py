@@ -258,6 +258,8 @@ def test_replication_a_refused_write_shows_as_waiting_with_its_error_counted(pag
     expect(web.locator(".outcomes li.pending").first).to_contain_text("retrying after NOT_ENOUGH_REPLICAS")
     expect(web.locator(".waiting")).to_contain_text("waiting for an answer")
     expect(page.locator("#retries-web")).to_contain_text(re.compile(r"NOT_ENOUGH_REPLICAS × \d+"))
+    # the broker's refusals, one after another, are one timeline line with a count
+    expect(page.locator("#lab-timeline .repeat").first).to_contain_text(re.compile(r"× \d+"))
 
 
 def test_activity_more_partitions_and_consumers_absorb_ten_times_the_load(page, server_url):
