@@ -11,7 +11,9 @@ and a lab that needs more runs slower than its speed and says so. A jump ahead
 or a rewind that does not fit in one slice goes on over the next ticks, and
 ``execute`` answers its sender when it is done. A checkpoint is frozen in a
 forked child process (``coordlab.labs.forking``): the lab is held only while
-the process forks, and goes on at once. The copy a fork of a lab starts from
+the process forks, and goes on at once. A jump ahead that did not fit in the
+command's slice goes on in a forked child too, on another core, while the lab
+stands still and shows how far it got. The copy a fork of a lab starts from
 is frozen in a worker thread while the lab is held: it does not advance and
 commands to it wait (the loop serves everyone else).
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -93,6 +96,7 @@ class Engine:
         self.holds: dict[str, asyncio.Future[None]] = {}
         self.freezer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coordlab-freezer")
         self.freezing: set[str] = set()  # labs whose checkpoint is being frozen
+        self.jumping: dict[str, forking.Child] = {}  # labs whose jump ahead runs in a child
         self.background: set[asyncio.Task[None]] = set()
         self.slowest: tuple[str, float] = ("", 0.0)  # the lab that took longest in the latest tick, ms
 
@@ -120,6 +124,9 @@ class Engine:
         for _, answer in self.waiting.pop(lab_id, []):
             if not answer.done():
                 answer.set_exception(UnknownLab(lab_id))
+        child = self.jumping.pop(lab_id, None)
+        if child is not None:
+            forking.end(child)
 
     def lab(self, lab_id: str) -> Lab:
         try:
@@ -204,6 +211,45 @@ class Engine:
         finally:
             self._release(lab_id)
             self.freezing.discard(lab_id)
+
+    def _jump_elsewhere(self, lab_id: str, lab: Lab) -> None:
+        """Send the lab's jump ahead to a forked child if it is not done after a slice here."""
+        job = lab.job
+        if (job is None or job.kind != "forward" or job.elsewhere or job.stay_here or not forking.CAN_FORK
+                or lab.checkpoint_due or lab_id in self.freezing or lab_id in self.holds):
+            return
+        job.elsewhere = True
+        child = forking.jump_in_child(lab)
+        self.jumping[lab_id] = child
+        self._in_background(self._jump(lab_id, lab, job, child))
+
+    async def _jump(self, lab_id: str, lab: Lab, job: Job, child: forking.Child) -> None:
+        """Follow a jump ahead in its child: its progress, then the lab it hands over. If the
+        child fails, the jump goes on here, in slices; if the job was cancelled, it is stopped."""
+        handover: dict[str, Any] | None = None
+        try:
+            async for tag, data in forking.messages(child):
+                if job is not lab.job:
+                    break
+                if tag == forking.PROGRESS:
+                    job.reached = int.from_bytes(data, "big")
+                    lab.version += 1
+                else:
+                    handover = pickle.loads(data)
+            if handover is not None and job is lab.job:
+                sim = await asyncio.get_running_loop().run_in_executor(None, thaw, handover["sim"])
+                lab.take_handover(job, handover, sim)
+                self.commanded.add(lab_id)
+            elif job is lab.job:
+                raise RuntimeError(f"the child jumping ahead ended with status {forking.end(child)}")
+        except Exception:
+            logger.exception("lab %s could not jump ahead in a child; it goes on here", lab_id)
+            job.elsewhere, job.stay_here = False, True
+        finally:
+            forking.end(child)
+            if self.jumping.get(lab_id) is child:
+                del self.jumping[lab_id]
+            self._settle(lab_id)
 
     async def fork(self, lab_id: str, new_id: str) -> Lab:
         """A copy of a lab as it is now (``Lab.fork``), its simulation copied off the loop."""
@@ -292,6 +338,7 @@ class Engine:
             try:
                 if lab_id not in self.holds:
                     lab.advance(wall_ms, time.perf_counter() + share)
+                    self._jump_elsewhere(lab_id, lab)
                     if lab.checkpoint_due and lab_id not in self.freezing:
                         self.freezing.add(lab_id)
                         self._hold(lab_id)

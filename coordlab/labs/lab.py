@@ -94,11 +94,32 @@ def thaw(frozen: bytes) -> Simulation:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        sim: Simulation = pickle.loads(zlib.decompress(frozen))
+        sim: Simulation = pickle.Unpickler(_TakingTurns(zlib.decompress(frozen))).load()
     finally:
         if collecting:
             gc.enable()
     return sim
+
+
+class _TakingTurns:
+    """Bytes to unpickle, read through Python calls. The unpickler is C code that holds the
+    interpreter lock from start to end when it reads from memory: 100 ms for a big Kafka lab,
+    in which the event loop's thread could not run. Reading each pickle frame (64 KiB) through
+    a Python method lets other threads have their turn between frames."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.at = 0
+
+    def read(self, size: int = -1) -> bytes:
+        start = self.at
+        self.at = len(self.data) if size < 0 else min(len(self.data), start + size)
+        return self.data[start:self.at]
+
+    def readline(self) -> bytes:
+        end = self.data.find(b"\n", self.at)
+        start, self.at = self.at, len(self.data) if end < 0 else end + 1
+        return self.data[start:self.at]
 
 
 @dataclass(eq=False)
@@ -113,10 +134,16 @@ class Job:
     log_index: int = 0  # a rewind: the next log entry to replay into it
     result: str | None = None
     failed: bool = False
+    #: a jump ahead running in another process (``coordlab.labs.forking``): the lab stands still
+    #: meanwhile, and ``reached`` is how far the other process says it got
+    elsewhere: bool = False
+    reached: int | None = None
+    stay_here: bool = False  # running it elsewhere failed: it goes on in slices here
 
     def progress(self, now: int) -> float:
         span = abs(self.target - self.begin)
-        return 1.0 if span == 0 else min(1.0, abs(now - self.begin) / span)
+        done = self.reached if self.elsewhere and self.reached is not None else now
+        return 1.0 if span == 0 else min(1.0, abs(done - self.begin) / span)
 
     def describe(self) -> str:
         if self.kind == "forward":
@@ -172,6 +199,8 @@ class Lab:
         is one, stopping once ``deadline`` (``perf_counter`` seconds) has passed; True if the
         lab changed. Time a deadline cut off is not made up later: the lab runs slower."""
         if self.job is not None:
+            if self.job.elsewhere:
+                return False
             self._work(deadline)
             self.version += 1
             return True
@@ -275,6 +304,43 @@ class Lab:
             job.result = f"Showing the lab at {job.target / 1000:.1f} s. Press play to go on from here."
         self.job = None
         return True
+
+    def handover(self, report: Callable[[int], None], every_s: float) -> dict[str, Any]:
+        """Do the whole jump ahead, calling ``report`` with the virtual time reached every
+        ``every_s`` seconds, and return what the lab it was copied from needs to stand where
+        this one then stands (``take_handover``). Runs in the process the jump was sent to, on
+        a copy of the lab; checkpoints are taken as it goes."""
+        job = self.job
+        assert job is not None and job.kind == "forward"
+        before = {id(c) for c in self.checkpoints}
+        self.defer_checkpoints = False
+        self.checkpoint_due = False
+        while not self._work(perf_counter() + every_s):
+            report(self.sim.now)
+        return {
+            "sim": freeze(self.sim), "result": job.result, "horizon": self.horizon,
+            "checkpoint_every": self._checkpoint_every, "simulated_s": self._simulated_s,
+            # the lab it was copied from has the checkpoints this one had: they go back as positions
+            "checkpoints": [(c.time, c.processed) if id(c) in before else c for c in self.checkpoints],
+        }
+
+    def take_handover(self, job: Job, handover: dict[str, Any], sim: Simulation) -> None:
+        """Stand where the copy that ran ``job`` elsewhere stands: its simulation (thawed from
+        ``handover["sim"]``) and its checkpoints."""
+        if job is not self.job:
+            return
+        self.sim = sim
+        mine = {(c.time, c.processed): c for c in self.checkpoints}
+        self.checkpoints = [c if isinstance(c, Checkpoint) else mine[c] for c in handover["checkpoints"]]
+        self.horizon = max(self.horizon, handover["horizon"])
+        self._checkpoint_every = handover["checkpoint_every"]
+        self._simulated_s = handover["simulated_s"]
+        self._promised = None
+        self.checkpoint_due = False
+        self._carry = 0.0
+        job.result = handover["result"]
+        self.job = None
+        self.version += 1
 
     def _replay(self, job: Job, deadline: float | None) -> bool:
         """A rewind: replay the log into the rebuilt simulation up to the job's target."""

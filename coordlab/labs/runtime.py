@@ -41,7 +41,7 @@ from .engine import Engine, UnknownLab, new_lab_id
 from .fanout import Fanout, Viewer, group_name
 from .lab import Lab
 from .ownership import Leases, LocalLeases, RedisLeases
-from .packing import Packer, unpack
+from .packing import pack_checkpoint, unpack
 from .peers import Peers
 
 __all__ = ["LabsFull", "Runtime", "UnknownLab", "get_runtime", "save_all_labs"]
@@ -71,11 +71,11 @@ def _refresh_connections() -> None:
             connection.close_if_unusable_or_obsolete()
 
 
-def _store(rows: list[tuple[str, dict[str, Any], bytes | None]], packer: Packer) -> list[str]:
+def _store(rows: list[tuple[str, dict[str, Any], bytes | None]]) -> list[str]:
     """Write labs' states to their records (in the runtime's saver thread: the JSON text and
-    the compression are CPU work, kept off the loop, and a snapshot is packed in the packer's
-    process). A row's third item is the frozen checkpoint to store as the lab's snapshot, or
-    None to keep the stored one. Returns the ids of the records updated (a lab whose record is
+    the compression are CPU work, kept off the loop, and a snapshot is packed in a forked
+    child process). A row's third item is the frozen checkpoint to store as the lab's snapshot,
+    or None to keep the stored one. Returns the ids of the records updated (a lab whose record is
     not there yet, or any more, is not)."""
     from coordlab.models import LabRecord
 
@@ -86,7 +86,7 @@ def _store(rows: list[tuple[str, dict[str, Any], bytes | None]], packer: Packer)
             fields: dict[str, Any] = {"state": json.dumps(state, separators=(",", ":")),
                                       "virtual_time_ms": state["time"], "saved_at": timezone.now()}
             if snapshot is not None:
-                fields["snapshot"] = packer.pack(snapshot)
+                fields["snapshot"] = pack_checkpoint(snapshot)
             try:
                 if LabRecord.objects.filter(id=lab_id).update(**fields):
                     written.append(lab_id)
@@ -137,7 +137,6 @@ class Runtime:
         # and not on the thread that asgiref shares between requests, which a request may be
         # holding while it waits for the loop (and so for a save).
         self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coordlab-saver")
-        self.packer = Packer()
         self._opening: dict[str, asyncio.Future[Lab]] = {}
 
     async def start(self) -> None:
@@ -165,7 +164,6 @@ class Runtime:
         await asyncio.get_running_loop().run_in_executor(self._saver, connections.close_all)
         self._saver.shutdown(wait=False)
         self.engine.freezer.shutdown(wait=False)
-        self.packer.shutdown()
         await self.fanout.stop()
 
     # -- saving ------------------------------------------------------------------
@@ -267,7 +265,7 @@ class Runtime:
             return len(written)
 
     async def _store(self, rows: list[tuple[str, dict[str, Any], bytes | None]]) -> list[str]:
-        return await asyncio.get_running_loop().run_in_executor(self._saver, _store, rows, self.packer)
+        return await asyncio.get_running_loop().run_in_executor(self._saver, _store, rows)
 
     async def save(self, lab_id: str) -> None:
         """Save one lab now if it changed (before evicting it, say)."""

@@ -232,3 +232,16 @@ def test_faster_and_slower_walk_the_speed_ladder():
     for _ in range(10):
         do(lab, command="slower")
     assert lab.speed == 0.1
+
+
+def test_thawing_a_big_simulation_reads_it_frame_by_frame_through_python(monkeypatch):
+    """The unpickler gives other threads (the event loop's) a turn between frames only if it
+    reads them through Python calls: a big lab's thaw reads many, and comes back the same."""
+    lab = Lab("x", get("kafka-shop"))
+    lab.apply(from_data({"command": "forward", "seconds": 60}))
+    reads = []
+    original = lab_module._TakingTurns.read
+    monkeypatch.setattr(lab_module._TakingTurns, "read",
+                        lambda self, size=-1: reads.append(size) or original(self, size))
+    assert lab_module.thaw(freeze(lab.sim)).snapshot() == lab.sim.snapshot()
+    assert len(reads) > 10

@@ -1,52 +1,43 @@
-"""The packer: saved snapshots are made in a worker process, which must not outlive the server."""
+"""Saved snapshots are packed in a forked child process, which gives its memory back when it
+exits: the text is the one packing in the server's own process gives, and no child is left."""
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVER_STANDIN = """
-import sys
-from coordlab.labs import registry
-from coordlab.labs.lab import Lab, freeze
-from coordlab.labs.packing import Packer
-import django
-django.setup()
-packer = Packer()
-packer.pack(freeze(Lab("x", registry.get("network-basics")).sim))
-print(next(iter(packer.pool._processes)), flush=True)
-import time
-time.sleep(60)
-"""
+import pytest
+
+from coordlab.labs import forking
+from coordlab.labs.commands import from_data
+from coordlab.labs.lab import Lab, freeze, snapshot_text
+from coordlab.labs.packing import pack, pack_checkpoint, unpack
+from coordlab.labs.registry import get
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as stat:  # a zombie waiting for its reaper is gone too
-        return stat.read().split()[2] != "Z"
+def children() -> list[str]:
+    """This process's child processes, zombies included."""
+    found = []
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/children") as listed:
+            found += listed.read().split()
+    return found
 
 
-def test_the_packer_process_ends_when_the_server_is_killed():
-    """A server killed with SIGKILL (a crash, ``kill -9``) leaves no packer behind holding memory."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "coordlab.settings"}
-    server = subprocess.Popen([sys.executable, "-c", SERVER_STANDIN], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                              text=True)
-    try:
-        worker = int(server.stdout.readline())
-        assert alive(worker)
-        server.send_signal(signal.SIGKILL)
-        server.wait(10)
-        deadline = time.monotonic() + 10
-        while alive(worker) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not alive(worker), "the packer outlived its server"
-    finally:
-        server.kill()
+@pytest.mark.skipif(not forking.CAN_FORK, reason="needs os.fork")
+def test_a_checkpoint_is_packed_in_a_child_that_is_gone_afterwards():
+    lab = Lab("x", get("kafka-shop"))
+    lab.apply(from_data({"command": "forward", "seconds": 20}))
+    frozen = freeze(lab.sim)
+    before = children()
+    packed = pack_checkpoint(frozen)
+    assert packed == pack(snapshot_text(frozen))
+    assert unpack(packed) == lab.sim.snapshot()
+    assert children() == before
+
+
+@pytest.mark.skipif(not forking.CAN_FORK, reason="needs os.fork")
+def test_a_child_that_fails_is_an_error_for_the_saver_and_leaves_nothing_behind():
+    child = forking.run_in_child(lambda: os._exit(3))  # type: ignore[func-returns-value]
+    with pytest.raises(RuntimeError, match="status"):
+        forking.collect(child)
+    assert str(child.pid) not in children()
