@@ -15,6 +15,8 @@ Every socket, a browser's or a terminal's, goes through ``LabSocket``:
   ``MAX_BACKLOG`` messages waiting, is flooding and is closed with 4429, and
   its visitor may not open another socket for a while
   (``coordlab.floodgate``). A client that waits as told is never closed.
+  What a socket sends beyond ``MAX_BACKLOG`` waiting messages is dropped as it
+  arrives, so a flood holds no more than that in memory whatever its rate.
 
 Every command is checked against who may change the lab (``coordlab.access``)
 at the moment it arrives, since an instructor can hand control over at any time.
@@ -46,7 +48,7 @@ from coordlab.labs.commands import CommandError, parse
 from coordlab.labs.fanout import Viewer
 from coordlab.labs.kinds import LabKind
 from coordlab.labs.runtime import LabsFull, UnknownLab, get_runtime
-from coordlab.labs.transport import daphne_socket
+from coordlab.labs.transport import daphne_protocol, daphne_socket
 from coordlab.ratelimit import Budgets, TokenBucket, client_address, spend, wait
 
 logger = logging.getLogger(__name__)
@@ -110,12 +112,32 @@ class LabSocket(AsyncWebsocketConsumer):
         # how many messages wait for this handler.
         queue = getattr(receive, "__self__", None)
         self.incoming = queue if isinstance(queue, asyncio.Queue) else None
+        self.overflowed = False
+        if self.incoming is not None:
+            self._drop_beyond_backlog(self.incoming, getattr(daphne_protocol(send), "transport", None))
         try:
             await super().__call__(scope, receive, send)
         finally:
             if not self.released:
                 self.released = True
                 await asyncio.shield(self.release())
+
+    def _drop_beyond_backlog(self, queue: asyncio.Queue[dict[str, Any]], transport: Any | None) -> None:
+        """Make the server's queue of this socket's incoming messages drop what the socket sends
+        while ``MAX_BACKLOG`` already wait, and stop reading from its connection then (its
+        handler closes it as flooding next; the flood stays in the sender's buffers, not ours).
+        Everything else (the connect, the disconnect) is queued as usual."""
+        put = queue.put_nowait
+
+        def put_unless_flooding(message: dict[str, Any]) -> None:
+            if message.get("type") == "websocket.receive" and queue.qsize() >= MAX_BACKLOG:
+                if not self.overflowed and transport is not None:
+                    transport.pauseProducing()
+                self.overflowed = True
+                return
+            put(message)
+
+        queue.put_nowait = put_unless_flooding  # type: ignore[method-assign]
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         try:
@@ -166,14 +188,14 @@ class LabSocket(AsyncWebsocketConsumer):
         """Spend a token of the visitor's budget for the message in hand. If there is none, the
         sender is told to slow down (at most every ``notice_every_s``), and a sender
         that keeps going, or whose messages pile up, is disconnected. True if admitted."""
-        backlog = self.incoming.qsize() if self.incoming is not None else 0
-        if backlog <= MAX_BACKLOG and spend(self.draws):
+        piled_up = self.overflowed or (self.incoming is not None and self.incoming.qsize() > MAX_BACKLOG)
+        if not piled_up and spend(self.draws):
             return True
         now = time.monotonic()
         waited = now >= self.retry_at - RETRY_TOLERANCE_S
         retry_after = math.ceil(wait(self.draws) * 100) / 100
         self.retry_at = now + retry_after
-        if backlog > MAX_BACKLOG or (not waited and not self.patience.take()):
+        if piled_up or (not waited and not self.patience.take()):
             floodgate.ban(self.scope)
             await self.refuse(FLOODING)
             await self.close(code=CLOSE_FLOODING)

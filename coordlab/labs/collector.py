@@ -4,12 +4,18 @@ A full collection looks at every object the process holds, and a Kafka lab that
 ran for minutes holds millions (its records): one took 100–150 ms on this
 machine, long enough for every viewer of every lab to miss frames, and the
 collector starts one whenever the heap has grown by a quarter. So every few
-seconds the runtime collects the young generations (cheap) and then moves
-everything that survived into the collector's permanent generation
-(``gc.freeze``), which full collections skip. Frozen objects are still freed the
-moment nothing refers to them; only garbage in reference cycles waits, until the
-full collection the runtime runs every ``FULL_EVERY_S`` seconds (one pause, on
-purpose and rarely, instead of many).
+seconds the runtime collects everything made since the last time (cheap: the
+collector skips what is frozen) and then moves everything that survived into
+the collector's permanent generation (``gc.freeze``), which collections skip.
+Frozen objects are still freed the moment nothing refers to them; only garbage
+in reference cycles made of frozen objects waits, until the full collection the
+runtime runs every ``FULL_EVERY_S`` seconds (one pause, on purpose and rarely,
+instead of many).
+
+What became garbage between two tidies is collected at the second, whichever
+generation the collector had moved it to meanwhile: a flood of refused
+handshakes (each a few reference cycles in the web server) would otherwise be
+frozen as it was, garbage and all, and held for minutes.
 
 A lab closed or put away leaves its whole simulation as garbage, some of it in
 cycles that only a full collection frees: the next ``tidy`` after ``lab_gone``
@@ -40,15 +46,14 @@ def lab_gone() -> None:
 
 
 def tidy() -> None:
-    """Collect the young generations and freeze the survivors; now and then, a full collection."""
+    """Collect what was made since the last tidy and freeze the survivors; now and then, a
+    full collection of everything, the frozen objects included."""
     global _last_full
     now = time.monotonic()
     if now - _last_full >= FULL_EVERY_S:
         _last_full = now
         gc.unfreeze()
-        gc.collect()
-    else:
-        gc.collect(1)
+    gc.collect()
     gc.freeze()
     give_back()
 

@@ -110,12 +110,18 @@ class DaphneSocket:
 
 def daphne_socket(send: Callable[..., Any]) -> DaphneSocket | None:
     """A ``DaphneSocket`` for this ASGI send callable, or None if not under daphne."""
-    send = innermost_send(send)
-    if not isinstance(send, functools.partial) or not send.args:
-        return None
-    protocol = send.args[0]
+    protocol = daphne_protocol(send)
     transport = getattr(protocol, "transport", None)
     needed = ("dataBuffer", "offset", "_tempDataLen", "socket", "disconnecting")
     if transport is None or not hasattr(protocol, "STATE_OPEN") or not all(hasattr(transport, n) for n in needed):
         return None
     return DaphneSocket(protocol, transport)
+
+
+def daphne_protocol(send: Callable[..., Any]) -> Any | None:
+    """The daphne protocol object (one WebSocket connection) behind an ASGI send callable, or
+    None if not under daphne."""
+    send = innermost_send(send)
+    if not isinstance(send, functools.partial) or not send.args:
+        return None
+    return send.args[0]

@@ -15,7 +15,7 @@ from django.test import AsyncClient, override_settings
 from coordlab import consumers, roster
 from coordlab.access import OWNER
 from coordlab.asgi import application
-from coordlab.consumers import CLOSE_FLOODING, CLOSE_FULL
+from coordlab.consumers import CLOSE_FLOODING, CLOSE_FULL, MAX_BACKLOG
 from coordlab.frames import render_frame
 from coordlab.labs.commands import CommandError, from_data
 from coordlab.labs.lab import Lab
@@ -202,6 +202,17 @@ async def test_a_socket_that_keeps_sending_after_it_was_refused_is_closed(runtim
     other = await connect(lab.id, await owner_cookie("someone else"))
     assert "Playing" in await send(other, '{"command": "play"}')
     await other.disconnect()
+
+
+async def test_what_a_socket_sends_while_its_backlog_is_full_is_dropped_not_held(runtime):
+    lab = await runtime.start_lab("network-basics")
+    flooder = await connect(lab.id, await owner_cookie("burst"))
+    for _ in range(5000):  # all at once, as a socket's read buffer can hand them over
+        flooder.input_queue.put_nowait({"type": "websocket.receive", "text": '{"command": "pause"}'})
+    assert flooder.input_queue.qsize() == MAX_BACKLOG  # the rest was dropped on arrival
+    assert await close_code(flooder) == CLOSE_FLOODING
+    await asyncio.sleep(0.05)
+    assert lab.id not in runtime.engine.viewers
 
 
 # -- 8. strings are text before anything is logged ------------------------------------------
