@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+import weakref
 from html import escape
 from typing import Any
 
@@ -85,11 +85,14 @@ def context(lab: Lab) -> dict[str, Any]:
             for p in state.topics[t].assignment}
     groups = _groups(sim, state, ends)
     recent = _recent_changes(sim)
+    boxes = RecordBoxes(lab)
+    shown_topics = [_topic(sim, state, topic, ends, recent, boxes) for topic in topics]
+    boxes.done()
     return {
         **picture,
         "controller": controller,
         "zookeeper": _zookeeper(sim, controller),
-        "topics": [_topic(sim, state, topic, ends, recent) for topic in topics],
+        "topics": shown_topics,
         "topic_names": topics,
         "group_names": [g["name"] for g in groups],
         "groups": groups,
@@ -240,11 +243,11 @@ def _recent_changes(sim: Simulation) -> dict[str, set[str]]:
 
 
 def _topic(sim: Simulation, state: ControllerState, topic: str, ends: dict[str, dict[str, Any]],
-           recent: dict[str, set[str]]) -> dict[str, Any]:
+           recent: dict[str, set[str]], boxes: RecordBoxes) -> dict[str, Any]:
     info = state.topics[topic]
     config = info.config
-    partitions = [_partition(sim, f"{topic}-{p}", int(p), ends[f"{topic}-{p}"], recent.get(f"{topic}-{p}", set()))
-                  for p in sorted(info.assignment, key=int)]
+    partitions = [_partition(sim, f"{topic}-{p}", int(p), ends[f"{topic}-{p}"], recent.get(f"{topic}-{p}", set()),
+                             boxes) for p in sorted(info.assignment, key=int)]
     acked = sum(node.acked_by_topic.get(topic, 0) for node in sim.nodes.values() if isinstance(node, Publisher))
     readable = sum(p["readable"] for p in partitions)
     removed_by = ("compaction" if "compact" in config.get("cleanup.policy", "") else
@@ -274,7 +277,8 @@ def _reference_log(sim: Simulation, ends: dict[str, Any], name: str) -> tuple[Pa
     return best[3], best[2]
 
 
-def _partition(sim: Simulation, name: str, partition: int, ends: dict[str, Any], recent: set[str]) -> dict[str, Any]:
+def _partition(sim: Simulation, name: str, partition: int, ends: dict[str, Any], recent: set[str],
+               boxes: RecordBoxes) -> dict[str, Any]:
     log, shown_from = _reference_log(sim, ends, name)
     records: list[Record] = log.tail(STRIP) if log else []
     high_watermark = ends["high_watermark"]
@@ -290,7 +294,7 @@ def _partition(sim: Simulation, name: str, partition: int, ends: dict[str, Any],
         cell = {"offset": record.offset, "key": key, "value": value, "short": (value or "∅ tombstone")[:14],
                 "committed": record.offset < high_watermark, "headers": headers,
                 "time_s": record.timestamp / 1000, "epoch": record.leader_epoch}
-        cell["html"] = record_cell(name, *cell.values())
+        cell["html"] = boxes.box(name, *cell.values())
         cells.append(cell)
     log_start = log.log_start_offset if log else 0
     older = (log_start, records[0].offset - 1) if records and records[0].offset > log_start else None
@@ -303,11 +307,33 @@ def _partition(sim: Simulation, name: str, partition: int, ends: dict[str, Any],
             "shown_from": f"b{shown_from}" if shown_from > 0 else "", "offline": ends["leader"] < 0}
 
 
-@lru_cache(maxsize=8192)
+#: each lab's record boxes, as its latest frame showed them (``RecordBoxes``)
+_boxes: weakref.WeakKeyDictionary[Lab, dict[tuple[Any, ...], str]] = weakref.WeakKeyDictionary()
+
+
+class RecordBoxes:
+    """The record boxes of one frame of a lab. A record never changes once written (only
+    whether it is committed yet), so a box is built once and reused for as long as its record
+    stays in view; the lab keeps only the boxes of its latest frame, so they go when their
+    record leaves the strip, or with the lab."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.before = _boxes.get(lab, {})
+        self.now: dict[tuple[Any, ...], str] = {}
+
+    def box(self, *fields: Any) -> str:
+        html = self.now.get(fields) or self.before.get(fields) or record_cell(*fields)
+        self.now[fields] = html
+        return html
+
+    def done(self) -> None:
+        _boxes[self.lab] = self.now
+
+
 def record_cell(partition: str, offset: int, key: str | None, value: str | None, short: str, committed: bool,
                 headers: str, time_s: float, epoch: int) -> str:
-    """A record's box in a partition's strip. A record never changes once written (only whether
-    it is committed yet), so each box is built once, not in every frame that shows it."""
+    """A record's box in a partition's strip."""
     classes = "record" + ("" if committed else " uncommitted") + (" tombstone" if value is None else "")
     shown_key = "∅" if key is None else key if len(key) <= 9 else key[:8] + "…"
     return (
