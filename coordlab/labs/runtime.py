@@ -210,6 +210,7 @@ class Runtime:
             return False
         self.engine.close_lab(lab_id)
         self._idle_since.pop(lab_id, None)
+        self.saved.pop(lab_id, None)
         await self.leases.release(lab_id)
         return True
 
@@ -384,6 +385,7 @@ class Runtime:
         from coordlab.models import LabRecord
 
         self.engine.close_lab(lab_id)
+        self.saved.pop(lab_id, None)  # its latest snapshot, which can be megabytes
         await self.leases.release(lab_id)
         await LabRecord.objects.filter(id=lab_id).adelete()
 
