@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 from django.template import Context
+from django.template.backends.django import Template as DjangoTemplate
 from django.template.loader import get_template
 
 from coordlab.labs import registry
@@ -81,9 +82,13 @@ def template_names(template: Template) -> tuple[str, ...]:
 
 
 def template_source(template: Template) -> str:
-    """A template's text, given by name or as a template object."""
-    found = get_template(template) if isinstance(template, str) else template
-    return str(getattr(found, "template", found).source)
+    """A template's text, given by name or as a template object (of either engine)."""
+    found = getattr(get_template(template) if isinstance(template, str) else template, "template", None) or template
+    source = getattr(found, "source", None)
+    if source is None:  # a Jinja2 template keeps the file it came from, not its text
+        with open(found.filename, encoding="utf-8") as file:  # type: ignore[union-attr]
+            source = file.read()
+    return str(source)
 
 
 def render_changed(lab: Lab, template: Template, context: dict[str, Any], slot: int = -1) -> str:
@@ -117,9 +122,10 @@ def render_frame(lab: Lab) -> list[str]:
 
 
 def render(template: Template, context: dict[str, Any]) -> str:
-    """A template given by name, or a template object a kind made itself. Numbers are not
-    localized (the labs show them as Python writes them; localizing each one was a fifth of
-    a frame's cost)."""
-    if not isinstance(template, str):
-        return str(template.render(context))
-    return str(get_template(template).template.render(Context(context, autoescape=True, use_l10n=False)))
+    """A template given by name (of either engine: ``coordlab.jinja``), or a template object a
+    kind made itself. Django's numbers are not localized (the labs show them as Python writes
+    them; localizing each one was a fifth of a frame's cost)."""
+    found = get_template(template) if isinstance(template, str) else template
+    if isinstance(found, DjangoTemplate):
+        return str(found.template.render(Context(context, autoescape=True, use_l10n=False)))
+    return str(found.render(context))

@@ -92,6 +92,14 @@ TEMPLATES = [
             ],
         },
     },
+    {
+        # The fragments frames re-render most (coordlab/jinja.py); a name the Django engine
+        # does not find is looked up here.
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "templates" / "jinja2"],
+        "APP_DIRS": False,
+        "OPTIONS": {"environment": "coordlab.jinja.environment"},
+    },
 ]
 
 
