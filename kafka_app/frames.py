@@ -83,7 +83,7 @@ def context(lab: Lab) -> dict[str, Any]:
     picture = _picture(sim, state, controller)
     ends = {f"{t}-{p}": observe.partition_state(sim, state, t, int(p)) for t in topics
             for p in state.topics[t].assignment}
-    groups = _groups(sim, state, ends)
+    groups = _groups(lab, state, ends)
     recent = _recent_changes(sim)
     boxes = RecordBoxes(lab)
     shown_topics = [_topic(sim, state, topic, ends, recent, boxes) for topic in topics]
@@ -386,7 +386,8 @@ def _outcomes(node: Publisher) -> list[dict[str, Any]]:
 # -- consumer groups ------------------------------------------------------------------------------------------------
 
 
-def _groups(sim: Simulation, state: ControllerState, ends: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _groups(lab: Lab, state: ControllerState, ends: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    sim = lab.sim
     monitor = sim.nodes.get(MONITOR)
     samples = monitor.samples if isinstance(monitor, LagMonitor) else {}
     groups = []
@@ -408,7 +409,7 @@ def _groups(sim: Simulation, state: ControllerState, ends: dict[str, dict[str, A
                                                                                   described["state"]),
                        "generation": described["generation"], "coordinator": described["coordinator"],
                        "members": [_member(m) for m in members], "partitions": partitions,
-                       "lag": sum(p["lag"] for p in partitions), "chart": _chart(samples.get(group, []), sim.now)})
+                       "lag": sum(p["lag"] for p in partitions), "chart": _chart(lab, group, samples.get(group, []))})
     return groups
 
 
@@ -434,15 +435,28 @@ def _member(node: ConsumerNode) -> dict[str, Any]:
 CHART_W, CHART_H = 300, 80
 
 
-def _chart(series: list[tuple[int, int]], now: int) -> dict[str, Any]:
-    """The lag over the last two minutes as an SVG polyline."""
+#: each lab's lag charts, by group, and what each was drawn from (``_chart``)
+_charts: weakref.WeakKeyDictionary[Lab, dict[str, tuple[tuple[Any, ...], dict[str, Any]]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _chart(lab: Lab, group: str, series: list[tuple[int, int]]) -> dict[str, Any]:
+    """The lag over the last two minutes as an SVG polyline, drawn again only when it changed."""
     if not series:
         return {"points": "", "max": 0, "last": 0}
+    start = lab.now // 1000 * 1000 - 120_000  # the chart moves by whole seconds (2.5 px), not every frame
+    # The monitor only appends samples (dropping the oldest): its length, its first and latest
+    # samples and the window's start say what the chart shows.
+    key = (len(series), series[0], series[-1], start)
+    drawn = _charts.setdefault(lab, {})
+    if group in drawn and drawn[group][0] == key:
+        return drawn[group][1]
     top = max(10, max(lag for _, lag in series))
-    start = now // 1000 * 1000 - 120_000  # the chart moves by whole seconds (2.5 px), not every frame
     points = " ".join(f"{round((t - start) / 120_000 * CHART_W, 1)},{round(CHART_H - lag / top * CHART_H, 1)}"
                       for t, lag in series if t >= start)
-    return {"points": points, "max": top, "last": series[-1][1], "width": CHART_W, "height": CHART_H}
+    chart = {"points": points, "max": top, "last": series[-1][1], "width": CHART_W, "height": CHART_H}
+    drawn[group] = (key, chart)
+    return chart
 
 
 # -- the classic queue and the safety badge --------------------------------------------------------------------
