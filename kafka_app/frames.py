@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import weakref
+from collections import Counter
+from collections.abc import Callable
 from html import escape
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from coordlab.labs.lab import Lab
 from coordlab.picture import flight_view, timeline
@@ -85,9 +87,9 @@ def context(lab: Lab) -> dict[str, Any]:
             for p in state.topics[t].assignment}
     groups = _groups(lab, state, ends)
     recent = _recent_changes(sim)
-    boxes = RecordBoxes(lab)
-    shown_topics = [_topic(sim, state, topic, ends, recent, boxes) for topic in topics]
-    boxes.done()
+    reuse = Reuse(lab)
+    shown_topics = [_topic(sim, state, topic, ends, recent, reuse) for topic in topics]
+    reuse.done()
     return {
         **picture,
         "controller": controller,
@@ -122,6 +124,7 @@ def _picture(sim: Simulation, state: ControllerState, controller: int) -> dict[s
         positions[server.name] = (BROKER_X - 60 + index * 60, ZK_Y)
     brokers = []
     y = TOP
+    offsets_leaders = Counter(p.leader for name, p in state.partitions.items() if name.startswith(OFFSETS_TOPIC))
     for broker in observe.brokers(sim):
         chips = _chips(broker, state)
         rows = max(1, -(-len(chips) // CHIPS_PER_ROW))
@@ -129,8 +132,7 @@ def _picture(sim: Simulation, state: ControllerState, controller: int) -> dict[s
         for index, chip in enumerate(chips):
             chip["x"] = BROKER_X - 183 + (index % CHIPS_PER_ROW) * (CHIP_W + 6)
             chip["y"] = y + 46 + (index // CHIPS_PER_ROW) * (CHIP_H + 6)
-        offsets = sum(1 for name, p in state.partitions.items() if name.startswith(OFFSETS_TOPIC)
-                      and p.leader == broker.broker_id)
+        offsets = offsets_leaders[broker.broker_id]
         brokers.append({"name": broker.name, "id": broker.broker_id, "alive": broker.alive, "y": y,
                         "height": height, "controller": broker.broker_id == controller, "chips": chips,
                         "offsets_led": offsets, "registered": broker.broker_id in state.live})
@@ -243,11 +245,11 @@ def _recent_changes(sim: Simulation) -> dict[str, set[str]]:
 
 
 def _topic(sim: Simulation, state: ControllerState, topic: str, ends: dict[str, dict[str, Any]],
-           recent: dict[str, set[str]], boxes: RecordBoxes) -> dict[str, Any]:
+           recent: dict[str, set[str]], reuse: Reuse) -> dict[str, Any]:
     info = state.topics[topic]
     config = info.config
     partitions = [_partition(sim, f"{topic}-{p}", int(p), ends[f"{topic}-{p}"], recent.get(f"{topic}-{p}", set()),
-                             boxes) for p in sorted(info.assignment, key=int)]
+                             reuse) for p in sorted(info.assignment, key=int)]
     acked = sum(node.acked_by_topic.get(topic, 0) for node in sim.nodes.values() if isinstance(node, Publisher))
     readable = sum(p["readable"] for p in partitions)
     removed_by = ("compaction" if "compact" in config.get("cleanup.policy", "") else
@@ -278,8 +280,19 @@ def _reference_log(sim: Simulation, ends: dict[str, Any], name: str) -> tuple[Pa
 
 
 def _partition(sim: Simulation, name: str, partition: int, ends: dict[str, Any], recent: set[str],
-               boxes: RecordBoxes) -> dict[str, Any]:
+               reuse: Reuse) -> dict[str, Any]:
+    """A partition as its strip shows it: built again only when its log (the one shown) or
+    its replicas moved, or a retention or compaction just happened to it."""
     log, shown_from = _reference_log(sim, ends, name)
+    log_state = None if log is None else (id(log), log.log_start_offset, log.log_end_offset, log.size)
+    replicas = tuple((b, *r.values()) for b, r in ends["per_replica"].items())
+    key = ("partition", name, shown_from, log_state, ends["leader"], ends["leader_epoch"], tuple(ends["isr"]),
+           ends["high_watermark"], ends["log_end_offset"], replicas, frozenset(recent))
+    return reuse.get(key, lambda: _build_partition(log, shown_from, name, partition, ends, recent, reuse))
+
+
+def _build_partition(log: PartitionLog | None, shown_from: int, name: str, partition: int, ends: dict[str, Any],
+                     recent: set[str], reuse: Reuse) -> dict[str, Any]:
     records: list[Record] = log.tail(STRIP) if log else []
     high_watermark = ends["high_watermark"]
     cells: list[dict[str, Any]] = []
@@ -294,7 +307,7 @@ def _partition(sim: Simulation, name: str, partition: int, ends: dict[str, Any],
         cell = {"offset": record.offset, "key": key, "value": value, "short": (value or "∅ tombstone")[:14],
                 "committed": record.offset < high_watermark, "headers": headers,
                 "time_s": record.timestamp / 1000, "epoch": record.leader_epoch}
-        cell["html"] = boxes.box(name, *cell.values())
+        cell["html"] = reuse.box(name, *cell.values())
         cells.append(cell)
     log_start = log.log_start_offset if log else 0
     older = (log_start, records[0].offset - 1) if records and records[0].offset > log_start else None
@@ -307,28 +320,37 @@ def _partition(sim: Simulation, name: str, partition: int, ends: dict[str, Any],
             "shown_from": f"b{shown_from}" if shown_from > 0 else "", "offline": ends["leader"] < 0}
 
 
-#: each lab's record boxes, as its latest frame showed them (``RecordBoxes``)
-_boxes: weakref.WeakKeyDictionary[Lab, dict[tuple[Any, ...], str]] = weakref.WeakKeyDictionary()
+#: what each lab's latest frame built and the next may reuse (``Reuse``)
+_reused: weakref.WeakKeyDictionary[Lab, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
 
 
-class RecordBoxes:
-    """The record boxes of one frame of a lab. A record never changes once written (only
-    whether it is committed yet), so a box is built once and reused for as long as its record
-    stays in view; the lab keeps only the boxes of its latest frame, so they go when their
-    record leaves the strip, or with the lab."""
+class Reuse:
+    """What one frame of a lab builds from parts that did not change since its latest frame:
+    a record's box (a record never changes once written, only whether it is committed yet)
+    and a partition whose log and replicas stood still. The lab keeps only what its latest
+    frame used, so things go when they leave the page, or with the lab."""
 
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
-        self.before = _boxes.get(lab, {})
-        self.now: dict[tuple[Any, ...], str] = {}
+        self.before = _reused.get(lab, {})
+        self.now: dict[tuple[Any, ...], Any] = {}
+
+    def get(self, key: tuple[Any, ...], build: Callable[[], T]) -> T:
+        found = self.now.get(key, self.before.get(key, MISSING))
+        if found is MISSING:
+            found = build()
+        self.now[key] = found
+        return cast(T, found)
 
     def box(self, *fields: Any) -> str:
-        html = self.now.get(fields) or self.before.get(fields) or record_cell(*fields)
-        self.now[fields] = html
-        return html
+        return self.get(("box", *fields), lambda: record_cell(*fields))
 
     def done(self) -> None:
-        _boxes[self.lab] = self.now
+        _reused[self.lab] = self.now
+
+
+MISSING = object()
+T = TypeVar("T")
 
 
 def record_cell(partition: str, offset: int, key: str | None, value: str | None, short: str, committed: bool,
