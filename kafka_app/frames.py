@@ -5,12 +5,13 @@ from __future__ import annotations
 import weakref
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from html import escape
 from typing import Any, TypeVar, cast
 
 from coordlab.labs.lab import Lab
 from coordlab.picture import flight_view, timeline
-from coordlab.sim import Simulation
+from coordlab.sim import Message, Simulation
 from zookeeper_app.model import ZkServer
 
 from .actions import TERMINAL_NAME, WEB_PRODUCER
@@ -82,12 +83,12 @@ def context(lab: Lab) -> dict[str, Any]:
     sim = lab.sim
     state, controller = observe.view(sim)
     topics = [t for t in state.topics if t != OFFSETS_TOPIC]
-    picture = _picture(sim, state, controller)
+    reuse = Reuse(lab)
+    picture = _picture(sim, state, controller, reuse)
     ends = {f"{t}-{p}": observe.partition_state(sim, state, t, int(p)) for t in topics
             for p in state.topics[t].assignment}
     groups = _groups(lab, state, ends)
     recent = _recent_changes(sim)
-    reuse = Reuse(lab)
     shown_topics = [_topic(sim, state, topic, ends, recent, reuse) for topic in topics]
     reuse.done()
     return {
@@ -117,7 +118,7 @@ def _shown(node: Any) -> bool:
     return not isinstance(node, (ZkServer, Broker, AdminNode, LagMonitor, SafetyMonitor, ClassicQueue))
 
 
-def _picture(sim: Simulation, state: ControllerState, controller: int) -> dict[str, Any]:
+def _picture(sim: Simulation, state: ControllerState, controller: int, reuse: Reuse) -> dict[str, Any]:
     positions: dict[str, tuple[float, float]] = {}
     zk = [n for n in sim.nodes.values() if isinstance(n, ZkServer)]
     for index, server in enumerate(zk):
@@ -154,16 +155,22 @@ def _picture(sim: Simulation, state: ControllerState, controller: int) -> dict[s
         positions[queue.name] = (PRODUCER_X + 180, height - 20)
     flights = []
     for message in sim.network.in_flight.values():
-        if message.src in positions and message.dst in positions:
-            category = CATEGORIES.get(message.kind, "zk" if message.src.startswith("z") or
-                                      message.dst.startswith("z") else "other")
-            flights.append(flight_view(message, positions, "text", f"msg marker cat-{category}",
-                                       MARKERS[category][0]))
+        src, dst = positions.get(message.src), positions.get(message.dst)
+        if src is not None and dst is not None:
+            # A message in flight is drawn once: only where its ends stand and whether it is lost can change.
+            key = ("flight", message.id, message.kind, message.sent_at, src, dst, message.doomed)
+            flights.append(reuse.get(key, partial(_flight, message, positions)))
     return {"width": WIDTH, "height": round(height), "zk_servers": [
         {"name": s.name, "x": positions[s.name][0], "y": ZK_Y, "alive": s.alive, "state": _zk_state(s)} for s in zk],
         "brokers": brokers, "actors": actors, "flights": flights, "legend": LEGEND,
         "queue_box": {"x": positions[queue.name][0], "y": positions[queue.name][1], "depth": len(queue.messages)}
         if queue else None}
+
+
+def _flight(message: Message, positions: dict[str, tuple[float, float]]) -> str:
+    category = CATEGORIES.get(message.kind, "zk" if message.src.startswith("z") or message.dst.startswith("z")
+                              else "other")
+    return flight_view(message, positions, "text", f"msg marker cat-{category}", MARKERS[category][0])
 
 
 def _zk_state(server: ZkServer) -> str:
@@ -326,8 +333,8 @@ _reused: weakref.WeakKeyDictionary[Lab, dict[tuple[Any, ...], Any]] = weakref.We
 
 class Reuse:
     """What one frame of a lab builds from parts that did not change since its latest frame:
-    a record's box (a record never changes once written, only whether it is committed yet)
-    and a partition whose log and replicas stood still. The lab keeps only what its latest
+    a record's box (a record never changes once written, only whether it is committed yet),
+    a partition whose log and replicas stood still, and a message in flight. The lab keeps only what its latest
     frame used, so things go when they leave the page, or with the lab."""
 
     def __init__(self, lab: Lab) -> None:
