@@ -147,7 +147,7 @@
   // brings the whole list again). Morphing a picture leaves its g.flights layer alone.
   var SVG = "http://www.w3.org/2000/svg";
   var flights = {};
-  var clock = {now: 0, at: 0, rate: 0};
+  var clock = {now: 0, at: 0, rate: 0, frame: -1};
 
   if (window.Idiomorph) {
     // (and the parts of a panel that arrive on their own: the panel carries only their shells)
@@ -171,8 +171,14 @@
       if (document.getElementById("lab-behind")) { rate = Number(s.dataset.pace) || rate; }
     }
     var now = Number(s.dataset.now) || 0;
-    if (now !== clock.now || rate !== clock.rate) {
-      clock = {now: now, at: performance.now(), rate: rate};
+    if (now === clock.frame && rate === (clock.waiting || clock.rate)) { return; }  // not a new frame
+    var shown = virtualNow();
+    // The page may run ahead of a late frame (a busy server): then the messages wait for the lab
+    // where they are instead of stepping back. A rewind or a reset goes back further, and is shown.
+    if (moving && rate === (clock.waiting || clock.rate) && now < shown && shown - now <= rate * 1000) {
+      clock = {now: shown, at: performance.now(), rate: 0, waiting: rate, frame: now};
+    } else {
+      clock = {now: now, at: performance.now(), rate: rate, frame: now};
     }
   }
 

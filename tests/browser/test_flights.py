@@ -84,6 +84,34 @@ def test_a_message_travels_from_sender_to_receiver(page, server_url, speed, watc
         assert any(p[-1] - p[0] > 0.5 for p in travelled), "at 0.1x a message is seen crossing its line"
 
 
+#: a frame that comes late, from a busy server: its clock is behind what the page has shown
+LATE_FRAME = """() => {
+  const s = document.getElementById("lab-status");
+  s.dataset.now = String(Number(s.dataset.now) - 150);
+  document.dispatchEvent(new Event("htmx:wsAfterMessage"));
+}"""
+
+
+def test_a_late_frame_makes_messages_wait_not_step_back(page, server_url):
+    open_lab(page, server_url)
+    page.evaluate(RECORD)
+    for _ in range(15):
+        page.wait_for_timeout(200)
+        page.evaluate(LATE_FRAME)
+    trace = page.evaluate("() => window.__flights")
+    checked = 0
+    for name, positions in trace["pos"].items():
+        ends = trace["ends"].get(name)
+        if ends is None or ends[7]:
+            continue
+        x1, y1, x2, y2 = ends[1:5]
+        length = math.hypot(x2 - x1, y2 - y1) or 1
+        progress = [math.hypot(x - x1, y - y1) / length for x, y in positions]
+        assert all(b >= a - 0.02 for a, b in itertools.pairwise(progress)), f"{name} went back"
+        checked += len(progress) > 5
+    assert checked >= 3
+
+
 def test_a_message_stops_where_it_is_on_pause_and_is_gone_after_a_rewind(page, server_url):
     open_lab(page, server_url)
     set_speed(page, "0.25")
