@@ -40,6 +40,22 @@ def alive(pid: int) -> bool:
     return True
 
 
+def watched_lab() -> tuple[Engine, Lab]:
+    engine = Engine(render=lambda lab: [f"t={lab.now}"], publish=lambda *_: asyncio.sleep(0))
+    lab = engine.start_lab(get(LAB))
+    engine.viewer_joined(lab.id)
+    return engine, lab
+
+
+async def jumping(seconds: int) -> tuple[Engine, Lab, asyncio.Future[str], forking.Child]:
+    """A watched lab whose jump ahead of ``seconds`` (sent as ``execute`` does) runs in its child."""
+    engine, lab = watched_lab()
+    answer = asyncio.ensure_future(engine.execute(lab.id, from_data({"command": "forward", "seconds": seconds})))
+    await asyncio.sleep(0)  # the command is applied before the lab moves on
+    await drive(engine, lambda: lab.id in engine.jumping)
+    return engine, lab, answer, engine.jumping[lab.id]
+
+
 def jumped_here() -> str:
     """The simulation a jump of ``JUMP_S`` done in this process reaches, as snapshot text."""
     lab = Lab("here", get(LAB))
@@ -49,9 +65,7 @@ def jumped_here() -> str:
 
 
 async def test_a_jump_runs_in_a_child_reports_progress_and_reaches_the_same_simulation():
-    engine = Engine(render=lambda lab: [f"t={lab.now}"], publish=lambda *_: asyncio.sleep(0))
-    lab = engine.start_lab(get(LAB))
-    engine.viewer_joined(lab.id)
+    engine, lab = watched_lab()
     checkpoints_before = [c.time for c in lab.checkpoints]
     assert engine.submit(lab.id, from_data({"command": "forward", "seconds": JUMP_S})).startswith("Started jumping")
     job = lab.job
@@ -71,13 +85,7 @@ async def test_a_jump_runs_in_a_child_reports_progress_and_reaches_the_same_simu
 
 
 async def test_a_reset_during_the_jump_stops_the_child_and_answers_its_sender():
-    engine = Engine(render=lambda lab: [f"t={lab.now}"], publish=lambda *_: asyncio.sleep(0))
-    lab = engine.start_lab(get(LAB))
-    engine.viewer_joined(lab.id)
-    answer = asyncio.ensure_future(engine.execute(lab.id, from_data({"command": "forward", "seconds": 600})))
-    await asyncio.sleep(0)
-    await drive(engine, lambda: lab.id in engine.jumping)
-    child = engine.jumping[lab.id]
+    engine, lab, answer, child = await jumping(600)
     with pytest.raises(CommandError):
         engine.submit(lab.id, from_data({"command": "crash", "node": "b1"}))  # busy: refused
     engine.submit(lab.id, from_data({"command": "reset"}))
@@ -88,13 +96,7 @@ async def test_a_reset_during_the_jump_stops_the_child_and_answers_its_sender():
 
 
 async def test_closing_the_lab_stops_its_jumping_child():
-    engine = Engine(render=lambda lab: [f"t={lab.now}"], publish=lambda *_: asyncio.sleep(0))
-    lab = engine.start_lab(get(LAB))
-    engine.viewer_joined(lab.id)
-    answer = asyncio.ensure_future(engine.execute(lab.id, from_data({"command": "forward", "seconds": 600})))
-    await asyncio.sleep(0)
-    await drive(engine, lambda: lab.id in engine.jumping)
-    child = engine.jumping[lab.id]
+    engine, lab, answer, child = await jumping(600)
     engine.close_lab(lab.id)
     assert not alive(child.pid)
     await asyncio.sleep(0.05)
@@ -106,9 +108,7 @@ async def test_a_child_that_fails_leaves_the_jump_to_go_on_here(monkeypatch):
         raise RuntimeError("the child broke")
 
     monkeypatch.setattr(Lab, "handover", broken)  # the forked child has it too
-    engine = Engine(render=lambda lab: [f"t={lab.now}"], publish=lambda *_: asyncio.sleep(0))
-    lab = engine.start_lab(get(LAB))
-    engine.viewer_joined(lab.id)
+    engine, lab = watched_lab()
     answer = asyncio.ensure_future(engine.execute(lab.id, from_data({"command": "forward", "seconds": JUMP_S})))
     await asyncio.sleep(0)  # the command is applied before the lab moves on
     await drive(engine, lambda: answer.done())
