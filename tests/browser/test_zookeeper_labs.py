@@ -38,6 +38,17 @@ def test_naive_tracker_fails_without_its_tracker(page, server_url):
     expect(page.locator("#machine-M1")).to_have_attribute("data-state", "up")
 
 
+def test_a_lab_without_zookeeper_shows_no_znode_tree_or_sessions(page, server_url):
+    open_lab(page, server_url, "naive-tracker")
+    forward(page, 5)  # and frames keep them out of sight
+    expect(page.locator("#zk-tree-view")).to_be_hidden()
+    expect(page.locator("#zk-sessions")).to_be_hidden()
+    expect(page.locator("#zk-metrics, #metric-hops").first).to_be_visible()
+    open_lab(page, server_url, "master-election")
+    expect(page.locator("#zk-tree-view")).to_be_visible()
+    expect(page.locator("#zk-sessions")).to_be_visible()
+
+
 def test_master_election_hands_over_when_the_master_dies(page, server_url):
     open_lab(page, server_url, "master-election")
     forward(page, 5)
