@@ -183,13 +183,15 @@ def _tree(server: ZkServer, now: int, watchers: dict[str, int]) -> dict[str, Any
 def _sessions(sim: Simulation, servers: list[ZkServer]) -> list[dict[str, Any]]:
     leader = next((s for s in servers if s.alive and s.state == "LEADING" and s.established), None)
     clients = {n.session: n for n in sim.nodes.values() if isinstance(n, ZkClient) and n.session}
+    # A client that crashed forgot its session; the server it was connected to still knows whose it was.
+    connected_from = {session: name for server in servers for session, name in server.connections.items()}
     sessions = leader.tree.sessions if leader else {}
     rows = []
     for session, timeout in sessions.items():
         client = clients.get(session)
         deadline = leader.sessions.deadlines.get(session) if leader else None
         left = max(0, deadline - sim.now) if deadline is not None else timeout
-        rows.append({"id": hex(session), "client": client.name if client else "?",
+        rows.append({"id": hex(session), "client": client.name if client else connected_from.get(session, "?"),
                      "server": client.server if client and client.alive else "–", "timeout_s": timeout / 1000,
                      "left_s": left / 1000, "percent": round(100 * min(1.0, left / timeout))})
     return rows

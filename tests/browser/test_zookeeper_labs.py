@@ -93,12 +93,15 @@ def test_leader_election_gives_a_higher_epoch(page, server_url):
 def test_a_frozen_clients_session_expires_and_its_ephemeral_node_goes(page, server_url):
     open_lab(page, server_url, "sessions-ephemerals")
     forward(page, 5)
-    expect(page.locator("#session-C1")).to_be_visible()
+    session = page.locator('#zk-sessions tr[data-client="C1"]')
+    expect(session).to_be_visible()
     tree = page.locator("#zk-tree-view .zk-tree.reference")
     expect(tree.locator('[data-path="/clusterx/master_ip"]')).to_contain_text("ephemeral")
     page.locator("#machine-C1 rect").click()
+    # Its session lives on until it times out: still C1's, no longer connected to any server.
+    expect(session.locator("td").nth(2)).to_have_text("–")
     forward(page, 5)
-    expect(page.locator("#session-C1")).to_have_count(0)
+    expect(session).to_have_count(0)
     expect(tree.locator('[data-path="/clusterx/master_ip"]')).to_have_count(0)
     expect(page.locator("#lab-timeline")).to_contain_text("expires session")
 

@@ -118,3 +118,24 @@ def test_the_entry_point_runs_from_a_plain_python_shell_without_django():
     root = Path(__file__).resolve().parents[2]
     result = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_the_sessions_table_names_a_crashed_clients_session_and_gives_every_row_its_own_id():
+    """A crashed client forgets its session, but the server it was connected to still knows
+    whose it was; restarted, the client opens a second session while the first runs down."""
+    from coordlab.labs.commands import from_data
+    from coordlab.labs.lab import Lab
+    from coordlab.labs.registry import get
+    from zookeeper_app import frames
+
+    lab = Lab("x", get("sessions-ephemerals"))
+    lab.apply(from_data({"command": "forward", "seconds": 5}))
+    lab.apply(from_data({"command": "crash", "node": "C1"}))
+    lab.apply(from_data({"command": "forward", "seconds": 1}))
+    rows = [r for r in frames.context(lab)["sessions"] if r["client"] != "you"]  # (the console's client)
+    assert [(r["client"], r["server"]) for r in rows] == [("C1", "–")]
+    lab.apply(from_data({"command": "restart", "node": "C1"}))
+    lab.apply(from_data({"command": "forward", "seconds": 1}))
+    rows = [r for r in frames.context(lab)["sessions"] if r["client"] != "you"]
+    assert [r["client"] for r in rows] == ["C1", "C1"]
+    assert len({r["id"] for r in rows}) == 2  # the page's row ids (session-<id>) are unique
