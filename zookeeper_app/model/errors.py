@@ -1,8 +1,10 @@
 """kazoo's exception classes, with the ZooKeeper code each one stands for.
 
-Names follow ``kazoo.exceptions`` so a kazoo user recognises them:
-``NodeExistsError``, ``NoNodeError``, ``BadVersionError`` ... and kazoo's
-aliases ``ConnectionLoss`` and ``SessionExpiredError``.
+Names and bases follow ``kazoo.exceptions`` so a kazoo user recognises them
+(``type(e).__name__`` is what a learner prints): ``NodeExistsError``,
+``NoNodeError``, ``BadVersionError``, ``ConnectionLoss``,
+``SessionExpiredError`` ..., with kazoo's ``...Exception`` aliases.
+``tests/zookeeper/test_kazoo_names.py`` checks them against the installed kazoo.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ class ZookeeperError(KazooException):
     code: Code = Code.SYSTEMERROR
 
 
-class KazooTimeoutError(KazooException):
-    """kazoo's handler timeout: a call did not get its answer in time."""
+class KazooTimeoutError(Exception):
+    """kazoo's handler timeout: a call did not get its answer in time. kazoo defines it with
+    its handlers (``kazoo.handlers.threading``), outside ``KazooException``."""
 
 
 class RolledBackError(ZookeeperError):
@@ -48,7 +51,7 @@ class DataInconsistency(ZookeeperError):
     code = Code.DATAINCONSISTENCY
 
 
-class ConnectionLossException(ZookeeperError):
+class ConnectionLoss(ZookeeperError):
     """The connection was lost; the request may or may not have been applied."""
 
     code = Code.CONNECTIONLOSS
@@ -156,7 +159,26 @@ class NotReadOnlyCallError(ZookeeperError):
     code = Code.NOTREADONLY
 
 
-ConnectionLoss = ConnectionLossException
+# kazoo's aliases, under which a learner may also know them
+ConnectionLossException = ConnectionLoss
+MarshallingErrorException = MarshallingError
+SystemErrorException = SystemZookeeperError
+RuntimeInconsistencyException = RuntimeInconsistency
+DataInconsistencyException = DataInconsistency
+UnimplementedException = UnimplementedError
+OperationTimeoutException = OperationTimeoutError
+BadArgumentsException = BadArgumentsError
+ApiErrorException = APIError
+NoNodeException = NoNodeError
+NoAuthException = NoAuthError
+BadVersionException = BadVersionError
+NoChildrenForEphemeralsException = NoChildrenForEphemeralsError
+NodeExistsException = NodeExistsError
+InvalidACLException = InvalidACLError
+AuthFailedException = AuthFailedError
+NotEmptyException = NotEmptyError
+SessionExpiredException = SessionExpiredError
+InvalidCallbackException = InvalidCallbackError
 
 EXCEPTIONS: dict[Code, type[ZookeeperError]] = {
     cls.code: cls for cls in ZookeeperError.__subclasses__()
