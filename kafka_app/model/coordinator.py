@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Any
 from coordlab.sim import Message, Simulation, serializable
 
 from .errors import (
-    GroupCoordinatorNotAvailableError,
+    CoordinatorNotAvailableError,
     IllegalGenerationError,
     KafkaError,
-    NotCoordinatorForGroupError,
+    NotCoordinatorError,
     RebalanceInProgressError,
     UnknownMemberIdError,
 )
@@ -97,7 +97,7 @@ def refused_here(b: Broker, sim: Simulation, message: Message, kind: str, **empt
     """True (and NOT_COORDINATOR answered) if this broker is not the group's coordinator."""
     if owns(b, message.body["group"]):
         return False
-    reply(b, sim, message.src, kind, message.body["request"], NotCoordinatorForGroupError, **empty)
+    reply(b, sim, message.src, kind, message.body["request"], NotCoordinatorError, **empty)
     return True
 
 
@@ -115,17 +115,17 @@ def find(b: Broker, sim: Simulation, message: Message) -> None:
     topic = b.metadata["topics"].get(OFFSETS_TOPIC)
     if topic is None and not b.metadata["brokers"]:  # no metadata from the controller yet
         reply(b, sim, message.src, "FindCoordinatorResponse", message.body["request"],
-              GroupCoordinatorNotAvailableError, coordinator=-1)
+              CoordinatorNotAvailableError, coordinator=-1)
         return
     if topic is None:
         replication = min(b.settings.offsets_topic_replication_factor, max(1, len(b.metadata["brokers"])))
         b.ask_to_create(sim, OFFSETS_TOPIC, b.settings.offsets_topic_num_partitions, replication,
                         {"cleanup.policy": "compact", "segment.bytes": b.settings.offsets_topic_segment_bytes})
         reply(b, sim, message.src, "FindCoordinatorResponse", message.body["request"],
-              GroupCoordinatorNotAvailableError, coordinator=-1)
+              CoordinatorNotAvailableError, coordinator=-1)
         return
     leader = topic["partitions"][str(partition_of(b, group))]["leader"]
-    error = GroupCoordinatorNotAvailableError if leader < 0 or leader not in b.metadata["brokers"] else None
+    error = CoordinatorNotAvailableError if leader < 0 or leader not in b.metadata["brokers"] else None
     reply(b, sim, message.src, "FindCoordinatorResponse", message.body["request"], error, coordinator=leader)
 
 
