@@ -20,6 +20,7 @@ from coordlab.sim import Message, Simulation, serializable
 
 from .model import observe
 from .model.admin import AdminNode
+from .model.client import ClientNode
 from .model.config import legal_topic_name, parse_topic_config
 from .model.consumer import ConsumerNode
 from .model.errors import InvalidConfigurationError, error_for
@@ -124,13 +125,23 @@ def _headers(raw: str) -> list[list[str]]:
     return headers
 
 
-def how_partition(sim: Simulation, topic: str, key: str | None) -> str:
+def how_partition(sim: Simulation, topic: str, key: str | None, producer: object = None) -> str:
+    """How the producer will pick the record's partition, with the partition count it knows: a
+    producer that already has the topic's metadata keeps its count until that metadata is
+    refreshed, so partitions just added are not used yet (as in Kafka)."""
     count = len(observe.view(sim)[0].topics[topic].assignment)
+    known = producer.partition_count(topic) if isinstance(producer, ClientNode) else 0
+    stale = ""
+    if isinstance(producer, ClientNode) and known and known != count:
+        stale = (f" The producer's metadata still says {known} partitions, not {count}: it uses its count until "
+                 f"the metadata is refreshed (every metadata.max.age.ms = {producer.metadata_max_age_ms // 1000} s, "
+                 "or after an error).")
+        count = known
     if key is None:
-        return f"No key: the sticky partitioner picks one of the {count} partitions for a whole batch."
+        return f"No key: the sticky partitioner picks one of the {count} partitions for a whole batch.{stale}"
     hashed = murmur2(key.encode())
     return (f"murmur2(“{key}”) = {hashed}, toPositive = {to_positive(hashed)}, "
-            f"% {count} partitions = partition {to_positive(hashed) % count}.")
+            f"% {count} partitions = partition {to_positive(hashed) % count}.{stale}")
 
 
 # -- checking -------------------------------------------------------------------------------------------------------
@@ -153,7 +164,7 @@ def check_publish(sim: Simulation, fields: dict[str, Any]) -> tuple[dict[str, An
         raise CommandError("acks is 0, 1 or all.")
     logged = {"producer": producer, "topic": topic, "key": key, "value": _text(fields, "value", ""),
               "headers": _headers(_text(fields, "headers", "")), "acks": acks}
-    return logged, f"{producer} sends it to {topic} with acks={acks}. {how_partition(sim, topic, key)}"
+    return logged, f"{producer} sends it to {topic} with acks={acks}. {how_partition(sim, topic, key, node)}"
 
 
 def check_traffic(sim: Simulation, fields: dict[str, Any]) -> tuple[dict[str, Any], str]:
