@@ -189,6 +189,27 @@ def test_keys_the_same_key_lands_on_the_same_partition(page, server_url):
     expect(notice).not_to_contain_text("murmur2")
 
 
+def test_keys_after_adding_partitions_the_notice_says_the_producer_still_uses_its_old_count(page, server_url):
+    open_lab(page, server_url, "kafka-keys")
+    pause(page)
+    forward(page, 5)
+    publish(page, "chat", "before", key="user-3")
+    forward(page, 5)
+    page.locator("#add-partitions input[name=topic]").fill("chat")
+    page.locator("#add-partitions input[name=partitions]").fill("6")
+    page.locator("#add-partitions button[type=submit]").click()
+    forward(page, 5)
+    expect(page.locator("#topic-chat .partition")).to_have_count(6)
+    publish(page, "chat", "after", key="user-3")
+    notice = page.locator("#lab-notice")
+    expect(notice).to_contain_text("metadata still says 4 partitions, not 6")
+    said = re.search(r"% 4 partitions = partition (\d)", notice.inner_text())
+    assert said, notice.inner_text()
+    forward(page, 5)
+    latest = outcomes(page)[0]
+    assert latest[:2] == ("chat", int(said.group(1))) and latest[4] == "after", latest
+
+
 def test_groups_a_fifth_consumer_idles_and_a_dead_ones_partitions_move(page, server_url):
     open_lab(page, server_url, "kafka-groups")
     group = page.locator("#group-workers")
