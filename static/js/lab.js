@@ -30,6 +30,25 @@
     setConnection("closed", "disconnected: reconnecting…");
   });
 
+  // A lab that plays sends frames all the time (its clock at least): if none came for a few
+  // seconds on a socket that is still open, the server or the network is stuck, and the page
+  // says so rather than showing a frozen picture as if it were live. A paused lab sends nothing.
+  var STALLED_AFTER_MS = 3000;
+  var lastMessage = performance.now();
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    lastMessage = performance.now();
+    var el = document.getElementById("connection");
+    if (el && el.dataset.state === "stalled") { setConnection("live", "live"); }
+  });
+  window.setInterval(function () {
+    var el = document.getElementById("connection"), s = status();
+    if (!el || !s || (el.dataset.state !== "live" && el.dataset.state !== "stalled")) { return; }
+    var silent = performance.now() - lastMessage;
+    if (s.dataset.playing === "true" && silent > STALLED_AFTER_MS) {
+      setConnection("stalled", "stalled: no update for " + Math.round(silent / 1000) + " s");
+    }
+  }, 1000);
+
   // Commands carried by SVG elements.
   document.addEventListener("pointerdown", function (event) {
     if (event.button !== 0) { return; }

@@ -161,3 +161,26 @@ def test_the_speed_menu_follows_the_lab_for_every_viewer(browser, page, server_u
     expect(page.locator("#speed")).to_have_value("2.0")
     expect(other.locator("#speed")).to_have_value("2.0")
     other.close()
+
+
+def test_a_playing_lab_whose_frames_stop_says_it_is_stalled_and_live_again_when_they_return(page, server_url):
+    held = {"on": False}
+
+    def proxy(ws):
+        server = ws.connect_to_server()
+        ws.on_message(lambda message: server.send(message))
+        server.on_message(lambda message: None if held["on"] else ws.send(message))
+
+    page.route_web_socket(re.compile(r"/ws/labs/"), proxy)
+    open_new_lab(page, server_url)
+    connection = page.locator("#connection")
+    held["on"] = True  # the server's frames stop reaching the page; the socket stays open
+    expect(connection).to_have_text(re.compile(r"^stalled: no update for \d+ s$"), timeout=8000)
+    expect(connection).to_have_attribute("data-state", "stalled")
+    held["on"] = False
+    expect(connection).to_have_text("live", timeout=5000)
+    page.locator("#btn-pause").click()
+    expect(page.locator("#lab-status")).to_have_attribute("data-playing", "false")
+    held["on"] = True
+    page.wait_for_timeout(4500)
+    expect(connection).to_have_text("live")  # a paused lab sends nothing, and that is not a stall
