@@ -43,14 +43,13 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 
 from .fanout import _read_line, load_average, log, percentile
+from .reader import SocketReader
 from .servers import DAPHNE, PYTHON, ROOT, Server, cpu_seconds, die_with_parent, lab_server, start_owned_lab
 from .viewers import SENT
 
@@ -89,52 +88,35 @@ QUICK = Scale(students=(5, 10), warmup_s=2.0, seconds=5.0)
 # -- the students' sockets, in a child process ----------------------------------------------
 
 
-class Student:
+class Student(SocketReader):
     """One student's socket and what came on it inside the window."""
 
     def __init__(self, socket: ClientConnection) -> None:
-        self.socket = socket
+        super().__init__(socket)
         self.frames = 0
         self.delays: list[float] = []
-        self.closed: int | None = None
-        #: the clicking student's: the latest speed a frame showed, and who waits for one
+        #: the wall-clock window frames are counted in (set by ``GO``), and whether this is the
+        #: clicking student, who notes the latest speed a frame showed and the replies
+        self.window = [math.inf, math.inf]
+        self.clicker = False
         self.speed: float | None = None
         self.notices = 0
-        self.changed = asyncio.Event()
 
-    async def read(self, window: list[float], clicker: bool) -> None:
-        recv = self.socket.recv
-        try:
-            while True:
-                data = await recv(decode=False)
-                received = time.time()
-                if data.startswith(FRAME_START):
-                    stamp = SENT.search(data, 0, 200)
-                    if stamp is not None and window[0] <= received < window[1]:
-                        self.frames += 1
-                        self.delays.append(round(received * 1000.0 - float(stamp.group(2)), 2))
-                    if clicker:
-                        speed = STATUS_SPEED.search(data)
-                        if speed is not None:
-                            self.speed = float(speed.group(1))
-                            self.changed.set()
-                elif clicker and NOTICE in data:
-                    self.notices += 1
-                    self.changed.set()
-        except ConnectionClosed:
-            self.closed = self.socket.close_code or 1006
-            self.changed.set()
-
-    async def until(self, ready: Callable[[], bool], deadline: float) -> bool:
-        """Wait until ``ready()`` or the socket closed, at most until ``deadline`` (monotonic)."""
-        while not ready() and self.closed is None:
-            self.changed.clear()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), remaining)
-        return bool(ready())
+    def take(self, data: bytes, received: float) -> bool:
+        if data.startswith(FRAME_START):
+            stamp = SENT.search(data, 0, 200)
+            if stamp is not None and self.window[0] <= received < self.window[1]:
+                self.frames += 1
+                self.delays.append(round(received * 1000.0 - float(stamp.group(2)), 2))
+            if self.clicker:
+                speed = STATUS_SPEED.search(data)
+                if speed is not None:
+                    self.speed = float(speed.group(1))
+                    return True
+        elif self.clicker and NOTICE in data:
+            self.notices += 1
+            return True
+        return False
 
 
 async def _open(url: str, origin: str, cookie: str) -> Student | str:
@@ -170,7 +152,7 @@ async def one_click(student: Student, target: float) -> dict:
 async def click(student: Student, end: float) -> list[dict]:
     """Change the lab's speed every ``CLICK_EVERY_S`` until ``end`` (monotonic), alternating ``SPEEDS``."""
     clicks: list[dict] = []
-    while time.monotonic() < end and student.closed is None:
+    while time.monotonic() < end and not student.closed:
         result = await one_click(student, SPEEDS[len(clicks) % 2])
         clicks.append({"frame_ms": result["frame_ms"], "reply_ms": result["reply_ms"]})
         await asyncio.sleep(max(0.0, result["sent"] + CLICK_EVERY_S - time.monotonic()))
@@ -190,7 +172,9 @@ async def watch() -> None:
     window = [math.inf, math.inf]
     clicker_index = spec["clicker"]
     clicker = opened[clicker_index] if 0 <= clicker_index < len(opened) else None
-    readers = [asyncio.create_task(s.read(window, s is clicker)) for s in students]
+    for student in students:
+        student.window, student.clicker = window, student is clicker
+    readers = [student.start() for student in students]
     print("READY " + json.dumps({"connected": len(students), "failures": failures[:3]}), flush=True)
     try:
         line = (await asyncio.wait_for(stdin.readline(), GO_TIMEOUT_S)).decode()
@@ -208,7 +192,7 @@ async def watch() -> None:
         print(json.dumps({
             "frames": [s.frames for s in students],
             "delays": [d for s in students for d in s.delays],
-            "closed": [s.closed for s in students if s.closed is not None],
+            "closed": [s.close_code for s in students if s.closed],
             "clicks": clicks,
         }), flush=True)
     closing = [asyncio.create_task(s.socket.close()) for s in students]

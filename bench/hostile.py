@@ -56,13 +56,14 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from .fanout import _read_line, log, percentile
+from .reader import SocketReader
 from .servers import DAPHNE, PYTHON, ROOT, Server, _descendants, die_with_parent, lab_server, start_owned_lab
 from .viewers import SENT
 
@@ -581,44 +582,25 @@ def print_flood(result: FloodResult, scale: Scale) -> None:
 # -- 2. the forward -------------------------------------------------------------------
 
 
-class LabReader:
+class LabReader(SocketReader):
     """Reads one lab socket in the background: the lab's clock from its frames, and replies."""
 
     def __init__(self, socket: ClientConnection) -> None:
-        self.socket = socket
+        super().__init__(socket)
         self.now: int | None = None  # virtual ms, from the latest frame that carried it
         self.notices: list[tuple[float, bool, str]] = []  # (wall time, ok, text)
-        self.changed = asyncio.Event()
-        self.closed = False
-        self.task = asyncio.create_task(self._read())
+        self.start()
 
-    async def _read(self) -> None:
-        try:
-            while True:
-                data = await self.socket.recv(decode=False)
-                if data.startswith(FRAME_START):
-                    now = NOW.search(data)
-                    if now is not None:
-                        self.now = int(now.group(1))
-                else:
-                    notice = NOTICE.search(data)
-                    if notice is not None and len(self.notices) < MAX_NOTICES_KEPT:
-                        self.notices.append((time.time(), notice.group(1) == b"ok", notice_text(notice.group(2))))
-                self.changed.set()
-        except ConnectionClosed:
-            self.closed = True
-            self.changed.set()
-
-    async def until(self, ready: Callable[[], bool], deadline: float) -> bool:
-        """Wait until ``ready()`` is true or the socket closed, at most until ``deadline`` (monotonic)."""
-        while not ready() and not self.closed:
-            self.changed.clear()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), remaining)
-        return bool(ready())
+    def take(self, data: bytes, received: float) -> bool:
+        if data.startswith(FRAME_START):
+            now = NOW.search(data)
+            if now is not None:
+                self.now = int(now.group(1))
+        else:
+            notice = NOTICE.search(data)
+            if notice is not None and len(self.notices) < MAX_NOTICES_KEPT:
+                self.notices.append((received, notice.group(1) == b"ok", notice_text(notice.group(2))))
+        return True
 
     async def command(self, text: str, timeout: float) -> tuple[bool, str] | None:
         """Send a command and wait for the reply (None if none came in time)."""

@@ -51,10 +51,10 @@ import urllib.request
 from dataclasses import dataclass
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 
 from .fanout import _read_line, load_average, log
 from .hostile import close_lab, mib, rss_bytes, ws_url
+from .reader import SocketReader
 from .servers import DAPHNE, PYTHON, ROOT, Server, cpu_seconds, die_with_parent, lab_server, start_owned_lab
 
 FRAMES_PER_SECOND = 20  # the engine's ticks per second, as `make run`
@@ -98,42 +98,27 @@ def catalog(server: Server) -> list[str]:
 # -- 1. the server ------------------------------------------------------------------------------
 
 
-class Watcher:
+class Watcher(SocketReader):
     """One lab's socket with its owner's cookie: frames counted, replies noted."""
 
     def __init__(self, socket: ClientConnection) -> None:
-        self.socket = socket
+        super().__init__(socket)
         self.frames: list[float] = []  # arrival times
         self.notices = 0
-        self.changed = asyncio.Event()
-        self.closed = False
-        self.task = asyncio.create_task(self._read())
+        self.start()
 
-    async def _read(self) -> None:
-        try:
-            while True:
-                data = await self.socket.recv(decode=False)
-                if data.startswith(FRAME_START):
-                    self.frames.append(time.time())
-                elif NOTICE in data:
-                    self.notices += 1
-                self.changed.set()
-        except ConnectionClosed:
-            self.closed = True
-            self.changed.set()
+    def take(self, data: bytes, received: float) -> bool:
+        if data.startswith(FRAME_START):
+            self.frames.append(received)
+        elif NOTICE in data:
+            self.notices += 1
+        return True
 
     async def command(self, text: str) -> bool:
         """Send a command; True once its reply came (within ``REPLY_TIMEOUT``)."""
         seen = self.notices
         await self.socket.send(text)
-        deadline = time.monotonic() + REPLY_TIMEOUT
-        while self.notices == seen and not self.closed:
-            self.changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), max(0.0, deadline - time.monotonic()))
-            if time.monotonic() >= deadline:
-                break
-        return self.notices > seen
+        return await self.until(lambda: self.notices > seen, time.monotonic() + REPLY_TIMEOUT)
 
     def count(self, start: float, end: float) -> int:
         return sum(start <= at < end for at in self.frames)

@@ -87,7 +87,7 @@ def context(lab: Lab) -> dict[str, Any]:
     picture = _picture(sim, state, controller, reuse)
     ends = {f"{t}-{p}": observe.partition_state(sim, state, t, int(p)) for t in topics
             for p in state.topics[t].assignment}
-    groups = _groups(lab, state, ends)
+    groups = _groups(sim, state, ends, reuse)
     recent = _recent_changes(sim)
     shown_topics = [_topic(sim, state, topic, ends, recent, reuse) for topic in topics]
     reuse.done()
@@ -334,8 +334,9 @@ _reused: weakref.WeakKeyDictionary[Lab, dict[tuple[Any, ...], Any]] = weakref.We
 class Reuse:
     """What one frame of a lab builds from parts that did not change since its latest frame:
     a record's box (a record never changes once written, only whether it is committed yet),
-    a partition whose log and replicas stood still, and a message in flight. The lab keeps only what its latest
-    frame used, so things go when they leave the page, or with the lab."""
+    a partition whose log and replicas stood still, a message in flight, and a lag chart. The
+    lab keeps only what its latest frame used, so things go when they leave the page, or with
+    the lab."""
 
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
@@ -415,8 +416,8 @@ def _outcomes(node: Publisher) -> list[dict[str, Any]]:
 # -- consumer groups ------------------------------------------------------------------------------------------------
 
 
-def _groups(lab: Lab, state: ControllerState, ends: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    sim = lab.sim
+def _groups(sim: Simulation, state: ControllerState, ends: dict[str, dict[str, Any]],
+            reuse: Reuse) -> list[dict[str, Any]]:
     monitor = sim.nodes.get(MONITOR)
     samples = monitor.samples if isinstance(monitor, LagMonitor) else {}
     groups = []
@@ -438,7 +439,8 @@ def _groups(lab: Lab, state: ControllerState, ends: dict[str, dict[str, Any]]) -
                                                                                   described["state"]),
                        "generation": described["generation"], "coordinator": described["coordinator"],
                        "members": [_member(m) for m in members], "partitions": partitions,
-                       "lag": sum(p["lag"] for p in partitions), "chart": _chart(lab, group, samples.get(group, []))})
+                       "lag": sum(p["lag"] for p in partitions),
+                       "chart": _chart(group, samples.get(group, []), sim.now, reuse)})
     return groups
 
 
@@ -464,28 +466,22 @@ def _member(node: ConsumerNode) -> dict[str, Any]:
 CHART_W, CHART_H = 300, 80
 
 
-#: each lab's lag charts, by group, and what each was drawn from (``_chart``)
-_charts: weakref.WeakKeyDictionary[Lab, dict[str, tuple[tuple[Any, ...], dict[str, Any]]]] = \
-    weakref.WeakKeyDictionary()
-
-
-def _chart(lab: Lab, group: str, series: list[tuple[int, int]]) -> dict[str, Any]:
+def _chart(group: str, series: list[tuple[int, int]], now: int, reuse: Reuse) -> dict[str, Any]:
     """The lag over the last two minutes as an SVG polyline, drawn again only when it changed."""
     if not series:
         return {"points": "", "max": 0, "last": 0}
-    start = lab.now // 1000 * 1000 - 120_000  # the chart moves by whole seconds (2.5 px), not every frame
+    start = now // 1000 * 1000 - 120_000  # the chart moves by whole seconds (2.5 px), not every frame
     # The monitor only appends samples (dropping the oldest): its length, its first and latest
     # samples and the window's start say what the chart shows.
-    key = (len(series), series[0], series[-1], start)
-    drawn = _charts.setdefault(lab, {})
-    if group in drawn and drawn[group][0] == key:
-        return drawn[group][1]
+    key = ("chart", group, len(series), series[0], series[-1], start)
+    return reuse.get(key, partial(_draw_chart, series, start))
+
+
+def _draw_chart(series: list[tuple[int, int]], start: int) -> dict[str, Any]:
     top = max(10, max(lag for _, lag in series))
     points = " ".join(f"{round((t - start) / 120_000 * CHART_W, 1)},{round(CHART_H - lag / top * CHART_H, 1)}"
                       for t, lag in series if t >= start)
-    chart = {"points": points, "max": top, "last": series[-1][1], "width": CHART_W, "height": CHART_H}
-    drawn[group] = (key, chart)
-    return chart
+    return {"points": points, "max": top, "last": series[-1][1], "width": CHART_W, "height": CHART_H}
 
 
 # -- the classic queue and the safety badge --------------------------------------------------------------------

@@ -9,13 +9,15 @@ import weakref
 from coordlab.labs import collector
 
 
-class Node:
-    pass
+class Cycle:
+    """An object that refers to itself: only the cyclic collector can free it."""
+
+    def __init__(self) -> None:
+        self.me = self
 
 
 def test_a_cycle_that_became_garbage_after_reaching_the_oldest_generation_is_collected_not_frozen():
-    cycle = Node()
-    cycle.me = cycle  # type: ignore[attr-defined]
+    cycle = Cycle()
     gone = weakref.ref(cycle)
     gc.collect(0)
     gc.collect(1)  # what a busy server's own collections do: it is in the oldest generation now
