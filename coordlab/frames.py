@@ -83,7 +83,7 @@ def template_names(template: Template) -> tuple[str, ...]:
 
 def template_source(template: Template) -> str:
     """A template's text, given by name or as a template object (of either engine)."""
-    found = getattr(get_template(template) if isinstance(template, str) else template, "template", None) or template
+    found = getattr(loaded(template) if isinstance(template, str) else template, "template", None) or template
     source = getattr(found, "source", None)
     if source is None:  # a Jinja2 template keeps the file it came from, not its text
         with open(found.filename, encoding="utf-8") as file:  # type: ignore[union-attr]
@@ -121,11 +121,19 @@ def render_frame(lab: Lab) -> list[str]:
     return frame
 
 
+@cache
+def loaded(name: str) -> Any:
+    """A template by name, looked up once per process: frames render fragments hundreds of times
+    a second, and the loaders' lookup was a tenth of a render (the server does not reload edited
+    templates anyway)."""
+    return get_template(name)
+
+
 def render(template: Template, context: dict[str, Any]) -> str:
     """A template given by name (of either engine: ``coordlab.jinja``), or a template object a
     kind made itself. Django's numbers are not localized (the labs show them as Python writes
     them; localizing each one was a fifth of a frame's cost)."""
-    found = get_template(template) if isinstance(template, str) else template
+    found = loaded(template) if isinstance(template, str) else template
     if isinstance(found, DjangoTemplate):
         return str(found.template.render(Context(context, autoescape=True, use_l10n=False)))
     return str(found.render(context))
