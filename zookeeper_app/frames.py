@@ -183,8 +183,8 @@ def _tree(server: ZkServer, now: int, watchers: dict[str, int]) -> dict[str, Any
 def _sessions(sim: Simulation, servers: list[ZkServer]) -> list[dict[str, Any]]:
     leader = next((s for s in servers if s.alive and s.state == "LEADING" and s.established), None)
     clients = {n.session: n for n in sim.nodes.values() if isinstance(n, ZkClient) and n.session}
-    # A client that crashed forgot its session; the server it was connected to still knows whose it was.
-    connected_from = {session: name for server in servers for session, name in server.connections.items()}
+    # A client that crashed forgot its session; the servers it was connected to still know whose it was.
+    connected_from = {session: name for server in servers for session, name in server.connected_from.items()}
     sessions = leader.tree.sessions if leader else {}
     rows = []
     for session, timeout in sessions.items():

@@ -55,7 +55,12 @@ def require_link(sim: Simulation, a: str, b: str) -> None:
 
 def check_crash(lab: Lab, args: dict[str, Any]) -> tuple[Logged, str]:
     require_machine(lab.sim, args["node"], alive=True)
-    return {"node": args["node"]}, f"Killed {args['node']}."
+    return {"node": args["node"]}, f"Killed {args['node']}. Its connections closed at once."
+
+
+def check_power_off(lab: Lab, args: dict[str, Any]) -> tuple[Logged, str]:
+    require_machine(lab.sim, args["node"], alive=True)
+    return {"node": args["node"]}, f"Powered {args['node']} off. It fell silent: only timeouts will tell."
 
 
 def check_restart(lab: Lab, args: dict[str, Any]) -> tuple[Logged, str]:
@@ -122,6 +127,7 @@ def refuse_note(lab: Lab, args: dict[str, Any]) -> tuple[Logged, str]:
 
 CHANGES: dict[str, Change] = {
     "crash": Change(check_crash, lambda sim, _, c: sim.crash(c["node"])),
+    "power_off": Change(check_power_off, lambda sim, _, c: sim.power_off(c["node"])),
     "restart": Change(check_restart, lambda sim, _, c: sim.restart(c["node"])),
     "cut": Change(check_cut, lambda sim, _, c: sim.cut(c["a"], c["b"], c["both_ways"])),
     "restore": Change(check_restore, lambda sim, _, c: sim.restore_link(c["a"], c["b"], c["both_ways"])),

@@ -181,6 +181,7 @@ SCHEMA: dict[str, dict[str, Parser]] = {
     "forward": {"seconds": _seconds},
     "seek": {"time_ms": _time_ms},
     "crash": {"node": _name},
+    "power_off": {"node": _name},
     "restart": {"node": _name},
     "cut": {"a": _name, "b": _name, "both_ways": flag},
     "restore": {"a": _name, "b": _name, "both_ways": flag},

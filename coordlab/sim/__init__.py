@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from .codec import decode, encode, serializable
 from .network import Message, Network
-from .node import Node, durable
+from .node import KILLED, POWERED_OFF, Node, durable
 from .simulation import Deliver, Simulation, TimerFired
 from .trace import Trace, TraceEvent
 
 __all__ = [
+    "KILLED",
+    "POWERED_OFF",
     "Deliver",
     "Message",
     "Network",

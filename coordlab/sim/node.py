@@ -27,6 +27,11 @@ def durable(default: Any = dataclasses.MISSING, default_factory: Any = dataclass
     return field(default=default, default_factory=default_factory, metadata={"durable": True})
 
 
+KILLED = "killed"
+POWERED_OFF = "powered off"
+#: the message a killed process's host sends each peer that defines ``handle_connection_closed``
+CONNECTION_CLOSED = "ConnectionClosed"
+
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _HANDLERS: dict[tuple[type, str], Callable[..., None] | None] = {}
 
@@ -45,6 +50,7 @@ class Node:
     alive: bool = durable(True)
     incarnation: int = durable(0)
     down_since: int = durable(-1)
+    failure: str = durable("")  # while down: KILLED (its host resets connections) or POWERED_OFF (silent)
 
     def start(self, sim: Simulation) -> None:
         """Called when the node boots, first and after every restart."""
@@ -66,16 +72,21 @@ class Node:
         method(self, sim, **data)
 
     def undelivered(self, sim: Simulation, message: Message, refused: bool) -> None:
-        """A message of ours was lost. ``refused``: it reached a machine whose process is down,
+        """A message of ours was lost. ``refused``: it reached a machine whose process was killed,
         and its host answered "connection refused" at once (a TCP reset). Otherwise a cut link,
-        a partition or a restart lost it: TCP would keep retrying and then break the connection,
-        so a node that holds a connection may treat it as broken."""
+        a partition, a powered-off machine or a restart lost it: TCP would keep retrying and then
+        break the connection, so a node that holds a connection may treat it as broken."""
 
     def fresh_after_crash(self) -> Node:
         """A copy that keeps only durable fields; volatile ones take their defaults."""
         kept = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                 if f.metadata.get("durable") and f.init}
         return type(self)(**kept)
+
+
+def handles(node: Node, kind: str) -> bool:
+    """Whether ``node`` has a handler for messages of ``kind``."""
+    return _lookup(type(node), handler_name(kind)) is not None
 
 
 def _lookup(cls: type, name: str) -> Callable[..., None] | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from .codec import decode, encode, serializable
 from .network import Message, Network
-from .node import Node
+from .node import CONNECTION_CLOSED, KILLED, POWERED_OFF, Node, handles
 from .trace import Trace
 
 
@@ -179,15 +179,39 @@ class Simulation:
     # -- faults ----------------------------------------------------------
 
     def crash(self, name: str) -> None:
-        """Stop a node: volatile state and its pending timers are lost."""
+        """Kill a node's process: volatile state and pending timers are lost, and its host closes
+        every connection at once. Each peer that keeps connections (``handle_connection_closed``)
+        gets a ``ConnectionClosed`` from it, one network delay later, as TCP reports a reset; one
+        behind a cut link hears nothing. Messages sent to it later are refused at once."""
+        if not self._stop(name, KILLED):
+            return
+        self.trace(name, "crash", f"{name} was killed: its process died and lost everything not on disk. "
+                   "Its connections close at once, so the machines connected to it notice right away.",
+                   how=KILLED)
+        for peer in list(self.nodes.values()):
+            if peer.alive and peer.name != name and handles(peer, CONNECTION_CLOSED):
+                self.send(name, peer.name, CONNECTION_CLOSED)
+
+    def power_off(self, name: str) -> None:
+        """Pull a node's plug (or freeze it): it loses what is not on disk, as a killed one does,
+        but it falls silent. Nothing tells its peers; messages to it vanish, as on a cut link, and
+        they find out only when a timeout of their own expires."""
+        if not self._stop(name, POWERED_OFF):
+            return
+        self.trace(name, "power_off", f"{name} lost power: it stopped without a word. Nothing closes its "
+                   "connections, so the machines talking to it notice only when their timeouts expire.",
+                   how=POWERED_OFF)
+
+    def _stop(self, name: str, how: str) -> bool:
         node = self.nodes[name]
         if not node.alive:
-            return
+            return False
         fresh = node.fresh_after_crash()
         fresh.alive = False
         fresh.down_since = self.now
+        fresh.failure = how
         self.nodes[name] = fresh
-        self.trace(name, "crash", f"{name} crashed: it lost everything not on disk.")
+        return True
 
     def restart(self, name: str) -> None:
         """Boot a crashed node again from its durable state."""
@@ -196,6 +220,7 @@ class Simulation:
             return
         node.alive = True
         node.down_since = -1
+        node.failure = ""
         node.incarnation += 1
         self.trace(name, "restart", f"{name} restarted from what it had on disk.")
         node.start(self)
@@ -249,6 +274,8 @@ class Simulation:
         message = self.network.in_flight.pop(event.message_id)
         node = self.nodes.get(message.dst)
         reason = message.doomed or self.network.blocked(message.src, message.dst)
+        if not reason and node is not None and not node.alive and node.failure == POWERED_OFF:
+            reason = f"{message.dst} is powered off"
         refused = not reason and (node is None or not node.alive)
         if refused:
             reason = f"{message.dst} is down"

@@ -146,6 +146,12 @@ class Broker(ZkClient):
         super().undelivered(sim, message, refused)
         replica_fetcher.fetch_undelivered(self, sim, message, refused)
 
+    def handle_connection_closed(self, sim: Simulation, message: Message) -> None:
+        """A killed peer: its ZooKeeper server (the session moves on, as any client's), or a leader
+        this broker fetches from (the fetch fails now and is tried again after the backoff)."""
+        super().handle_connection_closed(sim, message)
+        replica_fetcher.leader_closed(self, sim, message.src)
+
     # -- retention and the cleaner (log_manager.py) ------------------------------------------------
 
     def on_retention(self, sim: Simulation) -> None:

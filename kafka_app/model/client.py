@@ -5,7 +5,10 @@ metadata (which broker leads which partition) and talks to leaders directly,
 as Kafka's ``NetworkClient`` does; when a broker answers "not the leader" or
 a request fails, it refreshes its metadata from another broker and retries.
 A request to a broker whose process is down fails at once (connection
-refused); one lost in a partition fails after ``request_timeout_ms``.
+refused), and so does every request a broker had not answered when its process
+was killed (its connection closes); one lost in a partition, or to a broker
+that lost power, fails after ``request_timeout_ms``. Each failure refreshes
+the metadata.
 """
 
 from __future__ import annotations
@@ -75,6 +78,17 @@ class ClientNode(Node):
         flight = self.in_flight.pop(message.body.get("request", 0), None)
         if flight is not None:
             self.failed(sim, message.body["request"], flight, CONNECTION_FAILED)
+
+    def handle_connection_closed(self, sim: Simulation, message: Message) -> None:
+        """A broker's process was killed: what it had not answered fails now (``NetworkClient``
+        sees the disconnection), not after ``request_timeout_ms``."""
+        lost = [request for request, flight in self.in_flight.items() if flight.broker == message.src]
+        if not lost:
+            return
+        sim.trace(self.name, "disconnected", f"{self.name}'s connection to {message.src} closed: {len(lost)} "
+                  "request(s) fail at once, and it asks another broker for metadata.", broker=message.src)
+        for request in lost:
+            self.failed(sim, request, self.in_flight.pop(request), CONNECTION_FAILED)
 
     def failed(self, sim: Simulation, request: int, flight: InFlight, code: int) -> None:
         """A request got no answer (``code``: REQUEST_TIMED_OUT or a refused connection)."""

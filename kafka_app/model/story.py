@@ -304,6 +304,11 @@ class ClassicQueue(Node):
             if sim.now - self.last_heard[consumer] > HEARTBEAT_TIMEOUT_MS:
                 self.drop(sim, consumer, "no heartbeat")
 
+    def handle_connection_closed(self, sim: Simulation, message: Message) -> None:
+        """A consumer's process was killed: its connection closed, so it is dropped at once."""
+        if message.src in self.consumers:
+            self.drop(sim, message.src, "its process was killed: its connection closed")
+
     def undelivered(self, sim: Simulation, message: Message, refused: bool) -> None:
         # (a delivery to a connection the consumer has already replaced says nothing about the new one)
         if message.kind == "Deliver" and self.connection.get(message.dst) == message.body["connection"]:
@@ -368,6 +373,10 @@ class QueueWorker(Node):
 
     def undelivered(self, sim: Simulation, message: Message, refused: bool) -> None:
         if message.dst == self.queue:
+            self.reconnect(sim)
+
+    def handle_connection_closed(self, sim: Simulation, message: Message) -> None:
+        if message.src == self.queue:
             self.reconnect(sim)
 
     def reconnect(self, sim: Simulation) -> None:

@@ -51,7 +51,7 @@ async def test_a_viewer_gets_frames_and_a_valid_command_changes_the_lab(runtime,
     notice = await send(viewer, command="crash", node="m3")
     assert "Killed m3." in notice and "error" not in notice
     frame = await next_matching(viewer, 'data-state="down"')
-    assert "m3 crashed" in frame
+    assert "m3 was killed" in frame
     await viewer.disconnect()
 
 
@@ -59,7 +59,7 @@ async def test_two_viewers_see_each_others_commands(runtime, lab):
     first, second = await connect(lab.id), await connect(lab.id)
     await send(first, command="crash", node="m2")
     frame = await next_matching(second, 'id="machine-m2" class="machine down"')
-    assert "m2 crashed" in frame
+    assert "m2 was killed" in frame
     await first.disconnect()
     await second.disconnect()
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from zookeeper_app.model import Ensemble, KazooState
 from zookeeper_app.model.zxid import counter_of, epoch_of, make
 
@@ -107,6 +105,9 @@ def replay_ensemble() -> tuple[list[dict[str, Any]], list[str], bool]:
                 "modes": modes(ens)}
 
     def srvr_zxids() -> dict[str, Any]:
+        # capture.py asks each server over a TCP connection of its own after the create returned
+        # (a few ms): the COMMIT has reached the followers by then
+        ens.run_for(0.05)
         return {"op": "srvr Zxid", "zxids": {str(s.sid): hex(s.committed_zxid) for s in ens.servers() if s.alive}}
 
     def kill_leader(sid: int) -> int:
@@ -135,7 +136,8 @@ def replay_ensemble() -> tuple[list[dict[str, Any]], list[str], bool]:
     return steps, states, zk.client_id == session
 
 
-# Left out: timing (``secs``, ``secs_to_new_leader_and_client``; see the xfail below) and, for
+# Left out: timing (``secs``, ``secs_to_new_leader_and_client``; test_failover_timing.py compares
+# failover times with golden/l_failover_timing.json, recorded for that) and, for
 # that reason, which server the client is connected to. kazoo with randomize_hosts=False starts
 # every reconnection at the first host of its list; the model's client goes on round the list
 # from where it was, and when it gets there depends on the timing that differs.
@@ -154,24 +156,3 @@ def test_epochs_across_leader_changes_match_real_zookeeper():
     assert steps[0]["leader"] == facts["initial_leader_sid"]
     assert states == facts["kazoo_state_changes"]
     assert same_session is facts["client_session_survived"]
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "the real ensemble had a new leader and the client back within 0.8 s of each SIGKILL; the model "
-    "takes about 8.5 s. A model crash is silent: the followers hear nothing until syncLimit "
-    "(25 ticks = 5 s) passes, where the real followers' sockets to the killed leader closed at once. "
-    "Then the model's client spends timeout/len(hosts) = 3.3 s on the dead server, although the "
-    "simulation reports its ConnectRequest refused (Node.undelivered, refused=True): ZkClient does "
-    "not override undelivered, while kazoo's connect to a dead port fails at once"))
-def test_a_killed_leader_is_replaced_about_as_fast_as_on_real_zookeeper():
-    ens = Ensemble(servers=3, seed=3, **LIMITS)
-    assert ens.run_until(lambda: settled(ens), 90)
-    leader = ens.leader()
-    zk = ens.client("C", hosts=",".join([n for n in ens.server_names if n != leader] + [leader]))
-    zk.start()
-    zk.create("/k")
-    killed_at = ens.now
-    ens.crash(leader)
-    assert ens.run_until(lambda: settled(ens) and zk.connected, 90)
-    real = max(step["secs_to_new_leader_and_client"] for step in ENSEMBLE["steps"] if "SIGKILL" in step["op"])
-    assert (ens.now - killed_at) / 1000 <= 2 * real

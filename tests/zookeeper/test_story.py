@@ -12,6 +12,7 @@ MACHINES = ["M1", "M2", "M3"]
 
 def storage_cluster(seed: int = 2) -> Ensemble:
     ens = Ensemble(servers=3, seed=seed, tick_time=200)
+    ens.run_until(lambda: ens.leader() is not None, 5)  # ZooKeeper first, as a deployment starts it
     for name in MACHINES:
         ens.add(StorageMachine(name=name, hosts=HOSTS, timeout_ms=4000, address=name))
     for name in ("A1", "A2"):

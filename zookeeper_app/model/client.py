@@ -1,16 +1,28 @@
 """The client side of the protocol (``ClientCnxn``), as a simulated machine.
 
 A client tries the servers of its connect string in order, each for
-``timeout / len(hosts)``. Connected, it pings when it has sent nothing for a
-third of the negotiated timeout, and gives up on a server it has not heard
-from for two thirds of it: the connection is SUSPENDED, requests in flight
-fail with CONNECTIONLOSS, and it tries the next server with the same session.
-A server that says the session is unknown (timeout 0) or expired makes the
-session LOST. Watches are re-registered on every new connection
-(``SetWatches``), so a change missed while disconnected still fires: an
-``exists`` watch on a node that was there is re-sent as a data watch (it
-fires DELETED if the node went), one on a missing node as an exist watch (it
-fires CREATED if the node appeared), as ZooKeeper's client files them.
+``timeout / len(hosts)``; a server whose process is down refuses at once, and
+one that is not serving closes the connection, so the client moves on at
+once. After a whole round of the list without a connection it waits before
+the next round: 100 ms at first, each wait drawn between 0.6 and 1.4 times the
+current delay, which then doubles from what was drawn (kazoo's connection
+retry).
+
+Connected, it wakes when it has sent nothing for half its read timeout (two
+thirds of the negotiated timeout), less 10–400 ms of jitter, and pings; if
+the ping is still unanswered when it next wakes, it gives up on the server
+(kazoo's connection loop). It gives up at once when the server's process is
+killed and the connection closes. Then the connection is SUSPENDED, requests
+in flight fail with CONNECTIONLOSS, and it tries the next server with the same
+session. A server that says the session is unknown (timeout 0) or expired
+makes the session LOST.
+
+Watches are re-registered on every new connection (``SetWatches``), as
+ZooKeeper's Java client does, so a change missed while disconnected still
+fires: an ``exists`` watch on a node that was there is re-sent as a data watch
+(it fires DELETED if the node went), one on a missing node as an exist watch
+(it fires CREATED if the node appeared). (kazoo itself forgets its watchers
+when a connection drops, calling each with a NONE event.)
 
 Subclasses (the story's actors) override the ``on_*`` hooks; the kazoo-shaped
 facade reads ``replies`` and ``events``.
@@ -31,6 +43,9 @@ CLEARS = {"CREATED": ("data", "exist"), "CHANGED": ("data", "exist"),
           "DELETED": ("data", "exist", "child"), "CHILD": ("child",)}
 
 SET_WATCHES_XID = -8  # as ClientCnxn's SET_WATCHES_XID
+RETRY_DELAY_MS = 100  # kazoo's KazooRetry: delay 0.1 s, backoff 2, max_jitter 0.4, max_delay 60 s
+RETRY_MAX_DELAY_MS = 60_000
+RETRY_JITTER = 0.4
 
 CONNECTED = "CONNECTED"
 SUSPENDED = "SUSPENDED"
@@ -59,6 +74,12 @@ class ZkClient(Node):
     server: str = ""
     host_index: int = -1
     connecting_since: int = 0
+    tries: int = 0  # connection attempts since the last connection
+    attempt: int = 0  # every connection attempt's number
+    retry_delay: float = RETRY_DELAY_MS
+    retry_at: int = -1  # while waiting between two rounds of the list
+    wake_at: int = -1  # when the connection loop next wakes with nothing read (to ping, or give up)
+    ping_outstanding: bool = False
     last_zxid: int = 0
     last_heard: int = 0
     last_sent: int = 0
@@ -76,8 +97,8 @@ class ZkClient(Node):
         self.started = True
         self.session = 0
         self.state = SUSPENDED
+        self.tries, self.retry_at, self.retry_delay = 0, -1, RETRY_DELAY_MS
         self.try_next_server(sim)
-        self.timer(sim)
 
     def submit(self, sim: Simulation, request: Any) -> int:
         """Queue a request (a write dataclass or a read dict); returns its xid."""
@@ -112,40 +133,85 @@ class ZkClient(Node):
 
     # -- connection management ----------------------------------------------------------------
 
-    def timer(self, sim: Simulation) -> None:
-        sim.set_timer(self.name, "client_tick", max(50, self.timeout_ms // 30))
-
     def set_state(self, sim: Simulation, state: str) -> None:
         if state != self.state:
             self.state = state
             self.on_state(sim, state)
 
     def try_next_server(self, sim: Simulation) -> None:
+        """Connect to the next server of the list, or wait first if a whole round of it failed."""
+        if self.tries and not self.tries % len(self.hosts) and self.retry_at < 0:
+            waited = self.retry_delay * sim.rng.uniform(1 - RETRY_JITTER, 1 + RETRY_JITTER)
+            self.retry_delay = min(waited * 2, RETRY_MAX_DELAY_MS)
+            delay = round(waited)
+            self.retry_at = sim.now + delay
+            sim.set_timer(self.name, "retry", delay, at=self.retry_at)
+            return
+        self.retry_at = -1
+        self.tries += 1
+        self.attempt += 1
         self.host_index = (self.host_index + 1) % len(self.hosts)
         self.server = self.hosts[self.host_index]
         self.connecting_since = sim.now
         password = self.password if self.session else 0
         sim.send(self.name, self.server, "ConnectRequest", session=self.session, password=password,
                  timeout_ms=self.timeout_ms, last_zxid=self.last_zxid)
+        sim.set_timer(self.name, "connect_timeout", self.timeout_ms // len(self.hosts), attempt=self.attempt)
 
-    def on_client_tick(self, sim: Simulation) -> None:
-        if self.state in (LOST, CLOSED):
+    def on_connect_timeout(self, sim: Simulation, attempt: int) -> None:
+        """No answer from the server tried for ``timeout / len(hosts)``: try the next one."""
+        if self.state == SUSPENDED and self.retry_at < 0 and self.attempt == attempt:
+            self.try_next_server(sim)
+
+    def sleep(self, sim: Simulation) -> None:
+        """Wake at ``last_sent`` + half the read timeout − jitter, but not sooner than the jitter
+        (``_connect_attempt``'s select timeout)."""
+        jitter = sim.rng.randint(10, 400)
+        self.wake_at = max(self.last_sent + self.negotiated_ms // 3 - jitter, sim.now + jitter)
+        sim.set_timer(self.name, "wake", self.wake_at - sim.now, at=self.wake_at)
+
+    def on_wake(self, sim: Simulation, at: int) -> None:
+        if at != self.wake_at or self.state != CONNECTED:
+            return
+        if self.ping_outstanding:
+            self.lose_connection(sim, "outstanding heartbeat ping not received")
+            return
+        read_timeout = self.negotiated_ms * 2 // 3
+        if any(p.sent and sim.now - p.sent_at > read_timeout for p in self.pending.values()):
+            # TCP never loses one message and delivers the next: a request lost on a cut link
+            # while later pings came back means the connection broke
+            self.lose_connection(sim, f"no answer from {self.server}")
+            return
+        self.ping_outstanding = True
+        self.last_sent = sim.now
+        sim.send(self.name, self.server, "Request", session=self.session, xid=PING_XID, request=None)
+        self.sleep(sim)
+
+    def on_retry(self, sim: Simulation, at: int) -> None:
+        if self.retry_at == at and self.state == SUSPENDED:
+            self.try_next_server(sim)
+
+    def handle_connection_closed(self, sim: Simulation, message: Message) -> None:
+        """The server's process was killed: its connection closed, so the client knows at once."""
+        if message.src != self.server or self.state in (LOST, CLOSED) or self.retry_at >= 0:
             return
         if self.state == CONNECTED:
-            read_timeout = self.negotiated_ms * 2 // 3
-            overdue = any(p.sent and sim.now - p.sent_at > read_timeout for p in self.pending.values())
-            if sim.now - self.last_heard > read_timeout or overdue:
-                # TCP never loses one message and delivers the next: a request
-                # that went unanswered means the connection is broken.
-                self.lose_connection(sim, f"no answer from {self.server}")
-            elif sim.now - self.last_sent >= self.negotiated_ms // 3:
-                self.last_sent = sim.now
-                sim.send(self.name, self.server, "Request", session=self.session, xid=PING_XID, request=None)
-        elif sim.now - self.connecting_since > self.timeout_ms // len(self.hosts):
+            self.lose_connection(sim, "the connection closed")
+        else:
             self.try_next_server(sim)
-        self.timer(sim)
+
+    def undelivered(self, sim: Simulation, message: Message, refused: bool) -> None:
+        """A refused connection (the server's process is down) fails at once; anything else lost
+        on the way is noticed by the timeouts."""
+        if not refused or message.dst != self.server or self.state in (LOST, CLOSED) or self.retry_at >= 0:
+            return
+        if self.state == CONNECTED:
+            self.lose_connection(sim, "connection refused")
+        elif message.kind == "ConnectRequest":
+            self.try_next_server(sim)
 
     def lose_connection(self, sim: Simulation, reason: str) -> None:
+        self.wake_at, self.ping_outstanding = -1, False
         sim.trace(self.name, "disconnected", f"{self.name} lost its connection to {self.server} ({reason}); "
                   "it tries the next server with the same session.", server=self.server)
         self.fail_pending(sim, Code.CONNECTIONLOSS)
@@ -161,11 +227,14 @@ class ZkClient(Node):
     def flush(self, sim: Simulation) -> None:
         if self.state != CONNECTED:
             return
+        sent = False
         for xid, pending in self.pending.items():
             if not pending.sent:
-                pending.sent = True
+                pending.sent = sent = True
                 pending.sent_at = self.last_sent = sim.now
                 sim.send(self.name, self.server, "Request", session=self.session, xid=xid, request=pending.request)
+        if sent:
+            self.sleep(sim)  # (requests act as pings: the next wake moves)
 
     # -- messages from servers -------------------------------------------------------------------
 
@@ -177,6 +246,7 @@ class ZkClient(Node):
             self.expire(sim)
             return
         first = self.session == 0
+        self.tries, self.retry_delay = 0, RETRY_DELAY_MS
         self.session, self.password, self.negotiated_ms = body["session"], body["password"], body["timeout_ms"]
         self.last_heard = self.last_sent = sim.now
         sim.trace(self.name, "connected",
@@ -187,7 +257,9 @@ class ZkClient(Node):
             sim.send(self.name, self.server, "Request", session=self.session, xid=SET_WATCHES_XID,
                      request={"op": "setWatches", "path": "/", "zxid": self.last_zxid,
                               "watches": {kind: list(paths) for kind, paths in self.watched.items()}})
+        self.ping_outstanding = False
         self.set_state(sim, CONNECTED)
+        self.sleep(sim)
         self.flush(sim)
 
     def handle_reply(self, sim: Simulation, message: Message) -> None:
@@ -195,6 +267,8 @@ class ZkClient(Node):
             return
         body = message.body
         self.last_heard = sim.now
+        if body["xid"] == PING_XID:
+            self.ping_outstanding = False
         self.last_zxid = max(self.last_zxid, body["zxid"])
         pending = self.pending.pop(body["xid"], None)
         if pending is not None:

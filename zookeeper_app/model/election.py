@@ -88,7 +88,15 @@ def current_leader_vote(server: ZkServer) -> Vote:
 
 
 def on_renotify(server: ZkServer, sim: Simulation) -> None:
+    """``lookForLeader`` polls its queue for ``notTimeout`` and sends its vote again only when
+    nothing came: a notification received restarts the wait, and while a quorum agrees it
+    waits out ``finalizeWait`` instead."""
     if server.state != "LOOKING":
+        return
+    quiet = sim.now - server.vote_heard_at
+    if server.decide_at >= 0 or quiet < server.notify_interval:
+        wait = server.notify_interval if server.decide_at >= 0 else server.notify_interval - quiet
+        server.timer(sim, "renotify", wait)
         return
     send_notifications(server, sim)
     server.notify_interval = min(server.notify_interval * 2, MAX_NOTIFICATION_INTERVAL_MS)
@@ -104,6 +112,7 @@ def on_notification(server: ZkServer, sim: Simulation, message: Message) -> None
         if state == "LOOKING":
             notify(server, sim, sender)  # tell the looker who leads
         return
+    server.vote_heard_at = sim.now
     if state == "LOOKING":
         _looking_peer(server, sim, sender, vote, epoch)
     else:

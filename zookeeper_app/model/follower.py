@@ -23,6 +23,8 @@ from .datatree import Txn
 if TYPE_CHECKING:
     from .server import ZkServer
 
+LEADER_CONNECT_DELAY_MS = 100  # leaderConnectDelayDuringRetryMs
+
 
 def start_following(server: ZkServer, sim: Simulation) -> None:
     server.state = "FOLLOWING"
@@ -36,6 +38,7 @@ def start_following(server: ZkServer, sim: Simulation) -> None:
 def send_follower_info(server: ZkServer, sim: Simulation) -> None:
     sim.send(server.name, server.leader, "FollowerInfo", accepted_epoch=server.accepted_epoch,
              last_zxid=server.last_logged_zxid(), attempt=server.role_started)
+    server.timer(sim, "connect_retry", LEADER_CONNECT_DELAY_MS, attempt=server.role_started)
 
 
 def from_leader(server: ZkServer, message: Message) -> bool:
@@ -174,8 +177,12 @@ def on_follower_tick(server: ZkServer, sim: Simulation) -> None:
                   "and looks for a new one.", leader=server.leader)
         election.look(server, sim)
         return
-    if server.sync_phase == "connecting":
-        # Learner.connectToLeader retries: the winner may not be listening yet when a follower
-        # decides before it does (its FOLLOWERINFO then reached a server still LOOKING)
-        send_follower_info(server, sim)
     server.timer(sim, "follower_tick", server.tick_ms)
+
+
+def on_connect_retry(server: ZkServer, sim: Simulation, attempt: int) -> None:
+    """``Learner.connectToLeader`` tries again after ``leaderConnectDelayDuringRetryMs``: the
+    winner may not be listening yet when a follower decides before it does (its FOLLOWERINFO
+    then reached a server still LOOKING, as a connection refused)."""
+    if server.state == "FOLLOWING" and server.sync_phase == "connecting" and server.role_started == attempt:
+        send_follower_info(server, sim)

@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from .server import ZkServer
 
 COMMITTED_LOG_WINDOW = 500  # ZooKeeper's commitLogCount: older followers get a SNAP
+#: ``Leader.lead`` loads its database and takes a snapshot before it accepts followers: 20–40 ms
+#: on the real ensemble of golden/l_failover_timing.json (its logs), so a follower that decided
+#: at the same moment is refused and tries again (``follower.on_connect_retry``)
+LEADER_STARTUP_MS = 30
 
 
 @serializable
@@ -58,13 +62,14 @@ def start_leading(server: ZkServer, sim: Simulation) -> None:
     server.newleader_acks = [server.name]
     server.heard_infos = {server.name: server.accepted_epoch}
     server.role_started = sim.now
+    server.tick_skip = True
     server.committed_zxid = server.last_logged_zxid()  # the leader's history is the new history
     server.timer(sim, "leader_tick", server.tick_ms // 2)
     maybe_propose_epoch(server, sim)
 
 
 def on_follower_info(server: ZkServer, sim: Simulation, message: Message) -> None:
-    if server.state != "LEADING":
+    if server.state != "LEADING" or sim.now < server.role_started + LEADER_STARTUP_MS:
         return
     body = message.body
     known = server.learners.get(message.src)
@@ -209,7 +214,11 @@ def on_leader_tick(server: ZkServer, sim: Simulation) -> None:
     drop_laggards(server, sim, horizon)
     in_touch = [server.name] + [n for n, lr in server.learners.items()
                                 if lr.last_heard >= (horizon if lr.phase == "synced" else grace)]
-    if sim.now - server.role_started > server.init_limit * server.tick_ms and not server.has_quorum(in_touch):
+    # Leader.lead checks its quorum every other half tick (tickSkip), once the epoch is established
+    # or initLimit has passed
+    checks, server.tick_skip = not server.tick_skip, not server.tick_skip
+    settled = server.established or sim.now - server.role_started > server.init_limit * server.tick_ms
+    if checks and settled and not server.has_quorum(in_touch):
         sim.trace(server.name, "step_down",
                   f"{server.name} stops leading: it hears only {len(in_touch)} of {len(server.peers)} servers, "
                   "not a quorum.", heard=len(in_touch))

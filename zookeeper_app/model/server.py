@@ -25,6 +25,7 @@ from .datatree import DataTree, Txn
 from .election import Vote
 from .leader import Learner
 from .prep import OutstandingChanges
+from .service import Held
 from .sessions import SessionTracker
 from .watches import WatchManager
 
@@ -59,9 +60,11 @@ class ZkServer(Node):
     recv: dict[str, Vote] = field(default_factory=dict)
     out_of_election: dict[str, Vote] = field(default_factory=dict)
     notify_interval: int = 200
+    vote_heard_at: int = -1
     decide_at: int = -1
     # leading
     established: bool = False
+    tick_skip: bool = True
     new_epoch: int = -1
     counter: int = 0
     heard_infos: dict[str, int] = field(default_factory=dict)
@@ -79,7 +82,9 @@ class ZkServer(Node):
     touched: dict[int, bool] = field(default_factory=dict)
     # clients
     connections: dict[int, str] = field(default_factory=dict)
+    connected_from: dict[int, str] = field(default_factory=dict)  # session → its last client, as the log says
     waiting: dict[str, tuple[str, int, str]] = field(default_factory=dict)
+    held: dict[int, list[Held]] = field(default_factory=dict)  # session → reads and pings behind its writes
     connecting: dict[int, tuple[str, int, int]] = field(default_factory=dict)
     watches: WatchManager = field(default_factory=WatchManager)
     next_session: int = 0
@@ -150,6 +155,9 @@ class ZkServer(Node):
     def on_follower_tick(self, sim: Simulation) -> None:
         follower.on_follower_tick(self, sim)
 
+    def on_connect_retry(self, sim: Simulation, attempt: int) -> None:
+        follower.on_connect_retry(self, sim, attempt)
+
     # -- serving clients (service.py) --------------------------------------------
 
     def handle_connect_request(self, sim: Simulation, message: Message) -> None:
@@ -157,6 +165,12 @@ class ZkServer(Node):
 
     def handle_request(self, sim: Simulation, message: Message) -> None:
         service.on_request(self, sim, message)
+
+    def handle_revalidate(self, sim: Simulation, message: Message) -> None:
+        service.on_revalidate(self, sim, message)
+
+    def handle_revalidated(self, sim: Simulation, message: Message) -> None:
+        service.on_revalidated(self, sim, message)
 
     def handle_forwarded_request(self, sim: Simulation, message: Message) -> None:
         service.on_forwarded_request(self, sim, message)
@@ -212,22 +226,45 @@ class ZkServer(Node):
         """A reply or a watch event to a client was lost: its TCP connection is broken, so the
         server closes it and drops its watches (``ServerCnxn.close``). The client finds out on its
         next request or ping, reconnects and sends its watches again, and any change it missed fires."""
-        if message.kind not in ("Reply", "WatchEvent", "ConnectResponse"):
-            return
-        closed = [session for session, client in self.connections.items() if client == message.dst]
+        if message.kind in ("Reply", "WatchEvent", "ConnectResponse"):
+            self.close_client(sim, message.dst, f"a {message.kind} to it was lost")
+
+    def handle_connection_closed(self, sim: Simulation, message: Message) -> None:
+        """A peer's process was killed and its connection to us closed (a TCP reset).
+
+        A follower whose leader it was stops following at once (``Follower.followLeader`` ends
+        on the socket's exception) and looks for a new one. A leader drops that follower's
+        ``LearnerHandler``; its next quorum check (every tick) steps it down if too few are
+        left. A client's session stays until it expires, but its connection and watches go."""
+        peer = message.src
+        if self.state == "FOLLOWING" and peer == self.leader:
+            sim.trace(self.name, "leader_lost", f"{self.name}'s connection to its leader {peer} closed: "
+                      "it stops following at once and looks for a new leader.", leader=peer)
+            election.look(self, sim)
+        elif self.state == "LEADING" and peer in self.learners:
+            del self.learners[peer]
+            sim.trace(self.name, "drop_learner", f"{self.name}'s connection to its follower {peer} closed.",
+                      learner=peer)
+        else:
+            self.close_client(sim, peer, "its process was killed")
+
+    def close_client(self, sim: Simulation, client: str, why: str) -> None:
+        closed = [session for session, name in self.connections.items() if name == client]
         for session in closed:
             del self.connections[session]
+            self.held.pop(session, None)
             self.watches.forget(session)
         if closed:
-            sim.trace(self.name, "connection_closed", f"{self.name} closes its connection to {message.dst}: "
-                      f"a {message.kind} to it was lost.", client=message.dst)
+            sim.trace(self.name, "connection_closed", f"{self.name} closes its connection to {client}: {why}.",
+                      client=client)
 
     def leave_role(self, sim: Simulation) -> None:
         """Stop leading, following or serving: clients are disconnected, as the real server closes them."""
-        for session, client in list(self.connections.items()):
+        for session, client in [*self.connections.items(), *((s, c[0]) for s, c in self.connecting.items())]:
             sim.send(self.name, client, "Disconnect", session=session, reason=f"{self.name} left the quorum")
         self.connections = {}
         self.waiting = {}
+        self.held = {}
         self.connecting = {}
         self.watches = WatchManager()
         self.serving = False

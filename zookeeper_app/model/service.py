@@ -12,9 +12,10 @@ delegates its client-facing messages here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from coordlab.sim import Message, Simulation
+from coordlab.sim import Message, Simulation, serializable
 
 from . import leader
 from . import zxid as Z
@@ -69,10 +70,43 @@ def on_connect_request(server: ZkServer, sim: Simulation, message: Message) -> N
     if session not in server.tree.sessions or body["password"] != session ^ 0x5EED:
         sim.send(server.name, client, "ConnectResponse", session=session, timeout_ms=0, password=0)
         return
-    server.connections[session] = client
+    if server.state == "FOLLOWING":
+        # Learner.validateSession: the leader owns the sessions; the client waits for its answer
+        server.connecting[session] = (client, server.tree.sessions[session], body["password"])
+        sim.send(server.name, server.leader, "Revalidate", session=session)
+        return
+    reopen(server, sim, client, session, body["password"], valid=True)
+
+
+def reopen(server: ZkServer, sim: Simulation, client: str, session: int, password: int, valid: bool) -> None:
+    """Answer a client that reconnected with its session (an invalid one is told it expired)."""
+    if not valid or session not in server.tree.sessions:
+        sim.send(server.name, client, "ConnectResponse", session=session, timeout_ms=0, password=0)
+        return
+    server.connections[session] = server.connected_from[session] = client
     touch(server, sim, session)
     sim.send(server.name, client, "ConnectResponse", session=session, timeout_ms=server.tree.sessions[session],
-             password=body["password"])
+             password=password)
+
+
+def on_revalidate(server: ZkServer, sim: Simulation, message: Message) -> None:
+    """The leader answers whether a session that reconnected to a follower is still alive, and
+    touches it (``LearnerHandler``'s REVALIDATE)."""
+    if server.state != "LEADING" or not server.established:
+        return
+    session = message.body["session"]
+    valid = session in server.tree.sessions and session not in server.sessions.closing
+    if valid:
+        touch(server, sim, session)
+    sim.send(server.name, message.src, "Revalidated", session=session, valid=valid)
+
+
+def on_revalidated(server: ZkServer, sim: Simulation, message: Message) -> None:
+    pending = server.connecting.get(message.body["session"]) if message.src == server.leader else None
+    if pending is not None and server.serving:
+        del server.connecting[message.body["session"]]
+        client, _, password = pending
+        reopen(server, sim, client, message.body["session"], password, message.body["valid"])
 
 
 # -- requests ------------------------------------------------------------------
@@ -85,8 +119,14 @@ def on_request(server: ZkServer, sim: Simulation, message: Message) -> None:
         sim.send(server.name, message.src, "Disconnect", session=session, reason="not connected here")
         return
     touch(server, sim, session)
-    if xid == PING_XID:
-        sim.send(server.name, message.src, "Reply", xid=PING_XID, code=0, zxid=server.committed_zxid, result=None)
+    if xid == PING_XID or not (isinstance(request, WRITES) or request["op"] == "sync"):
+        ahead = [key for key in server.waiting if key.startswith(f"{session}:")]
+        if ahead or server.held.get(session):
+            # CommitProcessor keeps a session's requests in order: a read or a ping waits for
+            # the session's writes before it (a ping behind a write to a frozen leader never comes back)
+            server.held.setdefault(session, []).append(Held(message.src, xid, request, ahead))
+        else:
+            answer(server, sim, message.src, session, xid, request)
     elif isinstance(request, WRITES):
         server.waiting[f"{session}:{xid}"] = (message.src, xid, type(request).__name__)
         submit(server, sim, request, session, xid)
@@ -98,6 +138,34 @@ def on_request(server: ZkServer, sim: Simulation, message: Message) -> None:
             sim.send(server.name, server.leader, "SyncRequest", session=session, xid=xid)
     else:
         read(server, sim, message.src, session, xid, request)
+
+
+@serializable
+@dataclass
+class Held:
+    """A read or a ping waiting for the writes its session sent before it."""
+
+    client: str
+    xid: int
+    request: Any
+    after: list[str]
+
+
+def answer(server: ZkServer, sim: Simulation, client: str, session: int, xid: int, request: Any) -> None:
+    if xid == PING_XID:
+        sim.send(server.name, client, "Reply", xid=PING_XID, code=0, zxid=server.committed_zxid, result=None)
+    else:
+        read(server, sim, client, session, xid, request)
+
+
+def replied(server: ZkServer, sim: Simulation, session: int) -> None:
+    """A write (or sync) of ``session`` was answered: answer what waited only for what is done."""
+    held = server.held.get(session)
+    while held and not any(key in server.waiting for key in held[0].after):
+        first = held.pop(0)
+        answer(server, sim, first.client, session, first.xid, first.request)
+    if not held:
+        server.held.pop(session, None)
 
 
 def read(server: ZkServer, sim: Simulation, client: str, session: int, xid: int, request: dict[str, Any]) -> None:
@@ -211,6 +279,7 @@ def after_apply(server: ZkServer, sim: Simulation, txn: Txn, result: TxnResult) 
         client, xid, _ = waiting
         sim.send(server.name, client, "Reply", xid=xid, code=int(result.code), zxid=header.zxid,
                  result=result_payload(result))
+        replied(server, sim, header.session)
 
 
 def session_created(server: ZkServer, sim: Simulation, session: int) -> None:
@@ -219,7 +288,7 @@ def session_created(server: ZkServer, sim: Simulation, session: int) -> None:
     connecting = server.connecting.pop(session, None)
     if connecting is not None:
         client, timeout, password = connecting
-        server.connections[session] = client
+        server.connections[session] = server.connected_from[session] = client
         sim.send(server.name, client, "ConnectResponse", session=session, timeout_ms=timeout, password=password)
 
 
@@ -227,6 +296,8 @@ def session_closed(server: ZkServer, sim: Simulation, session: int, key: str) ->
     if server.state == "LEADING":
         server.sessions.remove(session)
     client = server.connections.pop(session, None)
+    server.connected_from.pop(session, None)
+    server.held.pop(session, None)
     server.watches.forget(session)
     if client is not None and key not in server.waiting:
         sim.send(server.name, client, "Disconnect", session=session, reason="session expired", expired=True)
@@ -285,6 +356,7 @@ def sync_done(server: ZkServer, sim: Simulation, session: int, xid: int) -> None
     waiting = server.waiting.pop(f"{session}:{xid}", None)
     if waiting is not None:
         sim.send(server.name, waiting[0], "Reply", xid=xid, code=0, zxid=server.committed_zxid, result=None)
+        replied(server, sim, session)
 
 
 def result_payload(result: TxnResult) -> Any:

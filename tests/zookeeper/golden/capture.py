@@ -111,6 +111,26 @@ def _connect_deser(cls, b, off):
     return r
 
 
+CONNECT_ATTEMPTS = []  # every ConnectionHandler._connect: client, port, start/end, outcome
+_orig_connect = kconn.ConnectionHandler._connect
+
+
+def _connect(self, host, hostip, port):
+    rec = {"client": LABELS.get(id(self.client)), "port": port,
+           "t": time.monotonic(), "outcome": None}
+    CONNECT_ATTEMPTS.append(rec)
+    try:
+        r = _orig_connect(self, host, hostip, port)
+        rec["outcome"] = "connected"
+        return r
+    except Exception as e:
+        rec["outcome"] = "%s: %s" % (type(e).__name__, str(e)[:60])
+        raise
+    finally:
+        rec["t_end"] = time.monotonic()
+
+
+kconn.ConnectionHandler._connect = _connect
 kconn.ConnectionHandler._read_response = _read_response
 kconn.ConnectionHandler._read_watch_event = _read_watch_event
 ser.Connect.deserialize = classmethod(_connect_deser)
@@ -1517,6 +1537,432 @@ def scenario_k_ensemble():
 
 
 # --------------------------------------------------------------------------
+# l: failover timings on a 3-server ensemble
+# --------------------------------------------------------------------------
+L_SAMPLES = 5        # samples per case, each on a fresh ensemble
+L_POLL_S = 0.01      # 4lw 'srvr' polling interval
+L_WRITE_GAP_S = 0.01  # pause between two writes of the writing client
+L_WAIT_S = 60        # bound on every wait after the fault
+
+
+def l_mode(port, timeout=0.5):
+    """What 'srvr' says right now: leader | follower | not_serving |
+    refused | timeout | error:<class>."""
+    try:
+        txt = four(port, "srvr", timeout)
+    except ConnectionRefusedError:
+        return "refused"
+    except socket.timeout:
+        return "timeout"
+    except OSError as e:
+        return "error:" + type(e).__name__
+    if "not currently serving" in txt:
+        return "not_serving"
+    m = re.search(r"^Mode: (\S+)", txt, re.M)
+    if m:
+        return m.group(1)
+    return "timeout" if not txt else "other:" + txt[:60]
+
+
+class LEnsemble:
+    """A fresh 3-server ensemble under /tmp/zkgolden/l/<tag>/."""
+
+    def __init__(self, tag):
+        ports = free_ports(9)
+        peers = {1: (ports[3], ports[4]), 2: (ports[5], ports[6]), 3: (ports[7], ports[8])}
+        self.srvs = {sid: ZkServer("l/%s/s%d" % (tag, sid), ports[sid - 1], sid=sid, peers=peers)
+                     for sid in (1, 2, 3)}
+        self.leader = None
+        self.start_secs = None
+
+    def start(self):
+        for x in self.srvs.values():
+            x.prepare()
+        t = time.monotonic()
+        for x in self.srvs.values():
+            x.start()
+
+        def settled():
+            ms = {sid: l_mode(x.client_port) for sid, x in self.srvs.items()}
+            ls = [sid for sid, m in ms.items() if m == "leader"]
+            if len(ls) == 1 and list(ms.values()).count("follower") == 2:
+                return ls[0]
+            return None
+        self.leader = wait_until(settled, 90, 0.2)
+        self.start_secs = round(time.monotonic() - t, 2)
+        return self.leader
+
+    def followers(self):
+        return [sid for sid in sorted(self.srvs) if sid != self.leader]
+
+    def hosts(self, sids):
+        return ",".join("127.0.0.1:%d" % self.srvs[sid].client_port for sid in sids)
+
+    def sid_of(self, c):
+        try:
+            peer = c._connection._socket.getpeername()[1]
+            return [sid for sid, x in self.srvs.items() if x.client_port == peer][0]
+        except Exception:
+            return None
+
+    def stop(self):
+        for x in self.srvs.values():
+            if x.proc is not None and x.proc.poll() is None:
+                with contextlib.suppress(Exception):
+                    x.proc.send_signal(signal.SIGCONT)
+            x.stop(signal.SIGKILL, 5)
+
+
+class LModePoller(threading.Thread):
+    """Polls 'srvr' on the given servers every L_POLL_S; keeps mode changes."""
+
+    def __init__(self, srvs, sids):
+        super().__init__(daemon=True)
+        self.ports = {sid: srvs[sid].client_port for sid in sids}
+        self.changes = []   # (monotonic time, sid, mode)
+        self.last = {}
+        self.halt = threading.Event()
+
+    def run(self):
+        while not self.halt.is_set():
+            for sid, port in self.ports.items():
+                m = l_mode(port)
+                if self.last.get(sid) != m:
+                    self.last[sid] = m
+                    self.changes.append((time.monotonic(), sid, m))
+            self.halt.wait(L_POLL_S)
+
+    def first(self, t0, pred):
+        """Seconds from t0 to the first moment the modes (sid -> mode, as last
+        seen) satisfy pred, or None."""
+        cur = {}
+        for t, sid, m in self.changes:
+            cur[sid] = m
+            if t >= t0 and pred(dict(cur)):
+                return round(t - t0, 3)
+        return None
+
+    def timeline(self, t0):
+        return [[round(t - t0, 3), sid, m] for t, sid, m in self.changes if t >= t0]
+
+
+class LWriter(threading.Thread):
+    """Writes /l/x in a loop; keeps (issued, done, outcome) of every write."""
+
+    def __init__(self, c):
+        super().__init__(daemon=True)
+        self.c = c
+        self.log = []
+        self.halt = threading.Event()
+
+    def run(self):
+        n = 0
+        while not self.halt.is_set():
+            t1 = time.monotonic()
+            try:
+                self.c.set_async("/l/x", b"%d" % n).get(timeout=30)
+                out = "ok"
+            except Exception as e:  # noqa
+                out = type(e).__name__
+            self.log.append((t1, time.monotonic(), out))
+            n += 1
+            self.halt.wait(L_WRITE_GAP_S)
+
+
+def l_listen(c):
+    states = []
+    c.add_listener(lambda st: states.append((time.monotonic(), str(st))))
+    return states
+
+
+def l_states_after(states, t0):
+    return [[round(t - t0, 3), st] for t, st in states if t >= t0]
+
+
+def l_first_state(states, t0, name, after=None):
+    for t, st in states:
+        if t >= t0 and st == name and (after is None or t >= after):
+            return t
+    return None
+
+
+def l_attempts(ens, c, t0):
+    """kazoo's connection attempts after t0: [start, sid, end, outcome]."""
+    label = LABELS.get(id(c))
+    by_port = {x.client_port: sid for sid, x in ens.srvs.items()}
+    return [[round(a["t"] - t0, 3), by_port.get(a["port"]),
+             round(a["t_end"] - t0, 3) if a.get("t_end") else None, a["outcome"]]
+            for a in CONNECT_ATTEMPTS if a["client"] == label and a["t"] >= t0]
+
+
+def l_close(c):
+    """close_client, bounded: a client still trying a frozen server must not
+    hold up the run."""
+    def run():
+        with contextlib.suppress(Exception):
+            close_client(c)
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    th.join(15)
+
+
+def l_writer_case(tag, i, freeze):
+    """leader_kill (freeze=False) / leader_power_off (freeze=True)."""
+    ens = LEnsemble("%s-%d" % (tag, i))
+    L = ens.start()
+    if not L:
+        ens.stop()
+        return {"error": "ensemble did not elect a leader within 90s"}
+    F1, F2 = ens.followers()
+    c = mk_client("%s%d" % (tag, i), ens.hosts([F1, F2, L]), timeout=10.0, randomize_hosts=False)
+    states = l_listen(c)
+    sess0 = c._session_id
+    c.ensure_path("/l/x")
+    via0 = ens.sid_of(c)
+    poller = LModePoller(ens.srvs, [F1, F2])
+    poller.start()
+    writer = LWriter(c)
+    writer.start()
+    time.sleep(0.5)
+    ens.srvs[L].proc.send_signal(signal.SIGSTOP if freeze else signal.SIGKILL)
+    t0 = time.monotonic()
+    serving = lambda ms: sorted(ms.get(s) for s in (F1, F2)) == ["follower", "leader"]  # noqa
+    ok_write = lambda: any(t1 >= t0 and out == "ok" for t1, _, out in writer.log)  # noqa
+    reconn = lambda: any(t >= t0 and st == "CONNECTED" for t, st in states)  # noqa
+    wait_until(lambda: poller.first(t0, serving) is not None and ok_write() and reconn(),
+               L_WAIT_S, 0.05)
+    time.sleep(0.3)
+    writer.halt.set()
+    writer.join(35)
+    poller.halt.set()
+    poller.join(5)
+    first_ok = [t2 for t1, t2, out in writer.log if t1 >= t0 and out == "ok"]
+    in_flight = [(t2, out) for t1, t2, out in writer.log if t1 < t0 <= t2]
+    failed = [out for t1, t2, out in writer.log if t2 >= t0 and out != "ok"]
+    t_susp = l_first_state(states, t0, "SUSPENDED")
+    t_conn = l_first_state(states, t0, "CONNECTED", after=t_susp) if t_susp else None
+    new_leader = [sid for sid in (F1, F2) if poller.last.get(sid) == "leader"]
+    rec = {
+        "leader_sid": L, "follower_sids": [F1, F2],
+        "client_connected_to_sid_before": via0,
+        "ensemble_start_secs": ens.start_secs,
+        "secs_survivor_stops_serving": poller.first(
+            t0, lambda ms: any(ms.get(s) != "follower" for s in (F1, F2))),
+        "secs_new_leader_serving": poller.first(t0, lambda ms: "leader" in ms.values()),
+        "secs_survivors_serving": poller.first(t0, serving),
+        "secs_first_write_ok": round(first_ok[0] - t0, 3) if first_ok else None,
+        "secs_client_suspended": round(t_susp - t0, 3) if t_susp else None,
+        "secs_client_reconnected": round(t_conn - t0, 3) if t_conn else None,
+        "new_leader_sid": new_leader[0] if len(new_leader) == 1 else None,
+        "client_connected_to_sid_after": ens.sid_of(c),
+        "session_kept": c._session_id == sess0,
+        "kazoo_states": [st for _, st in l_states_after(states, t0)],
+        "kazoo_state_times": l_states_after(states, t0),
+        "kazoo_connect_attempts": l_attempts(ens, c, t0),
+        "write_in_flight_at_fault": ({"outcome": in_flight[0][1],
+                                      "secs_done": round(in_flight[0][0] - t0, 3)}
+                                     if in_flight else None),
+        "failed_writes_after_fault": failed,
+        "survivor_srvr_timeline": poller.timeline(t0),
+    }
+    l_close(c)
+    ens.stop()
+    return rec
+
+
+def l_both_followers_killed(i):
+    ens = LEnsemble("both_followers_killed-%d" % i)
+    L = ens.start()
+    if not L:
+        ens.stop()
+        return {"error": "ensemble did not elect a leader within 90s"}
+    F1, F2 = ens.followers()
+    c = mk_client("lbf%d" % i, ens.hosts([L]), timeout=10.0)
+    states = l_listen(c)
+    poller = LModePoller(ens.srvs, [L])
+    poller.start()
+    time.sleep(0.5)
+    ens.srvs[F1].proc.send_signal(signal.SIGKILL)
+    ens.srvs[F2].proc.send_signal(signal.SIGKILL)
+    t0 = time.monotonic()
+    wait_until(lambda: poller.first(t0, lambda ms: ms.get(L) != "leader") is not None
+               and l_first_state(states, t0, "SUSPENDED"), L_WAIT_S, 0.05)
+    time.sleep(1.0)
+    poller.halt.set()
+    poller.join(5)
+    t_susp = l_first_state(states, t0, "SUSPENDED")
+    rec = {
+        "leader_sid": L, "follower_sids": [F1, F2],
+        "ensemble_start_secs": ens.start_secs,
+        "secs_leader_stops_serving": poller.first(t0, lambda ms: ms.get(L) != "leader"),
+        "leader_srvr_after": poller.last.get(L),
+        "secs_client_on_leader_suspended": round(t_susp - t0, 3) if t_susp else None,
+        "kazoo_states": [st for _, st in l_states_after(states, t0)],
+        "leader_srvr_timeline": poller.timeline(t0),
+    }
+    l_close(c)
+    ens.stop()
+    return rec
+
+
+def l_client_server_case(tag, i, freeze):
+    """client_server_killed (freeze=False) / client_server_power_off (True)."""
+    ens = LEnsemble("%s-%d" % (tag, i))
+    L = ens.start()
+    if not L:
+        ens.stop()
+        return {"error": "ensemble did not elect a leader within 90s"}
+    F, G = ens.followers()
+    c = mk_client("%s%d" % (tag, i), ens.hosts([F, G, L]), timeout=10.0, randomize_hosts=False)
+    b = mk_client("%s%d-B" % (tag, i), ens.hosts([L]), timeout=10.0)
+    states = l_listen(c)
+    sess0 = c._session_id
+    via0 = ens.sid_of(c)
+    b.ensure_path("/l")
+    b.create("/l/w", b"before")
+    c.create("/l/e", ephemeral=True)
+    cbs = []
+    c.get("/l/w", watch=lambda ev: cbs.append((time.monotonic(), ev)))
+    time.sleep(0.5)
+    n_wire = len(WIRE)
+    ens.srvs[F].proc.send_signal(signal.SIGSTOP if freeze else signal.SIGKILL)
+    t0 = time.monotonic()
+    def back():
+        ts = l_first_state(states, t0, "SUSPENDED")
+        return ts and l_first_state(states, t0, "CONNECTED", after=ts)
+    wait_until(back, L_WAIT_S, 0.01)
+    t_susp = l_first_state(states, t0, "SUSPENDED")
+    t_conn = l_first_state(states, t0, "CONNECTED", after=t_susp) if t_susp else None
+    via1 = ens.sid_of(c)
+    st_e = None
+    with contextlib.suppress(Exception):
+        st_e = b.exists("/l/e")
+    n_cb = len(cbs)
+    t_set = time.monotonic()
+    b.set("/l/w", b"after")
+    wait_until(lambda: len(cbs) > n_cb, 3.0, 0.01)
+    time.sleep(0.3)
+    label = LABELS[id(c)]
+    rec = {
+        "leader_sid": L, "client_server_sid": F,
+        "client_connected_to_sid_before": via0,
+        "ensemble_start_secs": ens.start_secs,
+        "secs_client_suspended": round(t_susp - t0, 3) if t_susp else None,
+        "secs_client_reconnected": round(t_conn - t0, 3) if t_conn else None,
+        "client_connected_to_sid_after": via1,
+        "session_kept": c._session_id == sess0,
+        "ephemeral_exists_after": st_e is not None,
+        "ephemeral_owner_is_client": st_e is not None and st_e.ephemeralOwner == sess0,
+        "kazoo_states": [st for _, st in l_states_after(states, t0)],
+        "kazoo_state_times": l_states_after(states, t0),
+        "kazoo_connect_attempts": l_attempts(ens, c, t0),
+        "watch_callbacks": [{"secs": round(t - t0, 3), "type": ev.type, "state": ev.state,
+                             "path": ev.path} for t, ev in cbs],
+        "watch_fired_by_set_after_reconnect": len(cbs) > n_cb,
+        "wire_events_after_fault": events_since(label, n_wire),
+        "secs_set_after_fault": round(t_set - t0, 3),
+    }
+    l_close(b)
+    l_close(c)
+    ens.stop()
+    return rec
+
+
+L_CASES = {
+    "leader_kill": (
+        "Client (kazoo timeout 10 s, negotiated 4 s) connected to a follower, hosts "
+        "'follower,follower,leader', randomize_hosts=False, writes /l/x in a loop "
+        "(%g s pause). The leader is SIGKILLed. Times are seconds after the signal. "
+        "srvr is polled on both survivors every %g s." % (L_WRITE_GAP_S, L_POLL_S),
+        lambda i: l_writer_case("leader_kill", i, freeze=False)),
+    "leader_power_off": (
+        "As leader_kill, but the leader is SIGSTOPped (a frozen machine: no RST, no "
+        "close); it is killed after the measurement.",
+        lambda i: l_writer_case("leader_power_off", i, freeze=True)),
+    "both_followers_killed": (
+        "Both followers are SIGKILLed; srvr is polled on the leader every %g s. A "
+        "kazoo client connected only to the leader records its states." % L_POLL_S,
+        l_both_followers_killed),
+    "client_server_killed": (
+        "Client C (hosts 'F,G,leader', randomize_hosts=False) is connected to follower F, "
+        "has an ephemeral /l/e and a data watch (get with watch=) on /l/w. F is SIGKILLed. "
+        "After C is CONNECTED again, client B (on the leader) checks /l/e and sets /l/w; "
+        "C's watch callbacks are recorded for 3 s after that set.",
+        lambda i: l_client_server_case("client_server_killed", i, freeze=False)),
+    "client_server_power_off": (
+        "As client_server_killed, but F is SIGSTOPped (frozen, socket kept open); it is "
+        "killed after the measurement.",
+        lambda i: l_client_server_case("client_server_power_off", i, freeze=True)),
+}
+
+L_FIGURES = ("secs_survivor_stops_serving", "secs_new_leader_serving", "secs_survivors_serving",
+             "secs_first_write_ok", "secs_client_suspended", "secs_client_reconnected",
+             "secs_leader_stops_serving", "secs_client_on_leader_suspended")
+
+
+def scenario_l():
+    s = Scn("l_failover_timing",
+            "Failover timings of a real 3-server ensemble on 127.0.0.1 (tickTime=%d, "
+            "initLimit=50, syncLimit=25). Each sample uses a fresh ensemble. Figures are "
+            "seconds after the fault signal (monotonic clock); every sample is kept, with "
+            "min/max per figure in 'summary'. 'kazoo_states' are the KazooState changes "
+            "the client's listener saw after the fault." % TICK_MS)
+    s.d["server_config"] = {"mode": "3-server ensemble, server.N=127.0.0.1:qport:eport",
+                            "tickTime": TICK_MS, "initLimit": 50, "syncLimit": 25,
+                            "minSessionTimeout_default": 2 * TICK_MS,
+                            "maxSessionTimeout_default": 20 * TICK_MS}
+    s.d["client"] = {"kazoo_timeout_s": 10.0, "negotiated_session_timeout_ms": 20 * TICK_MS,
+                     "samples_per_case": L_SAMPLES, "srvr_poll_interval_s": L_POLL_S}
+    s.d["figures"] = {
+        "secs_survivor_stops_serving": "first srvr answer from a survivor that is not 'Mode: follower'",
+        "secs_new_leader_serving": "first srvr 'Mode: leader' from a survivor",
+        "secs_survivors_serving": "first moment both survivors answer, one leader and one follower",
+        "secs_first_write_ok": "completion of the first successful write issued after the fault",
+        "secs_client_suspended": "kazoo listener sees SUSPENDED",
+        "secs_client_reconnected": "kazoo listener sees CONNECTED after that SUSPENDED",
+        "secs_leader_stops_serving": "first srvr answer from the leader that is not 'Mode: leader'",
+        "secs_client_on_leader_suspended": "kazoo client connected to the leader sees SUSPENDED",
+        "kazoo_connect_attempts": "[start secs, server sid, end secs, outcome] of each kazoo "
+                                  "ConnectionHandler._connect after the fault",
+        "survivor_srvr_timeline": "[secs, sid, mode] each time a polled srvr answer changed",
+    }
+    shutil.rmtree(os.path.join(WORK, "l"), ignore_errors=True)
+    cases = {}
+    for name, (desc, run) in L_CASES.items():
+        samples = []
+        for i in range(1, L_SAMPLES + 1):
+            try:
+                rec = run(i)
+            except Exception as e:  # noqa
+                log.exception("l %s #%d failed", name, i)
+                rec = {"error": repr(e)}
+            log.info("l %s #%d: %s", name, i,
+                     {k: v for k, v in rec.items() if k in L_FIGURES or k == "kazoo_states"})
+            samples.append(rec)
+        summary = {}
+        for fig in L_FIGURES:
+            vals = [r.get(fig) for r in samples if fig in r]
+            if not vals:
+                continue
+            nums = [v for v in vals if v is not None]
+            summary[fig] = {"min": min(nums) if nums else None,
+                            "max": max(nums) if nums else None,
+                            "samples": vals}
+        for flag in ("session_kept", "ephemeral_exists_after", "watch_fired_by_set_after_reconnect"):
+            vals = [r.get(flag) for r in samples if flag in r]
+            if vals:
+                summary[flag] = vals
+        seqs = sorted({" -> ".join(r.get("kazoo_states", [])) for r in samples})
+        summary["kazoo_state_sequences"] = seqs
+        cases[name] = {"description": desc, "summary": summary, "samples": samples}
+    s.d["cases"] = cases
+    s.facts = {name: {fig: [v["min"], v["max"]] for fig, v in c["summary"].items()
+                      if isinstance(v, dict)}
+               for name, c in cases.items()}
+    s.save()
+
+
+# --------------------------------------------------------------------------
 def main():
     wd = threading.Timer(WATCHDOG_S, watchdog)
     wd.daemon = True
@@ -1576,6 +2022,8 @@ def main():
         if want("k"):
             scenario_k_standalone()
             scenario_k_ensemble()
+        if want("l"):
+            scenario_l()
     finally:
         stop_all()
         wd.cancel()
