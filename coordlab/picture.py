@@ -8,9 +8,14 @@ import math
 from html import escape
 from typing import Any
 
-from coordlab.sim import Message, Simulation
+from coordlab.sim import POWERED_OFF, Message, Node, Simulation
 
 Positions = dict[str, tuple[float, float]]
+
+
+def down(node: Node) -> str:
+    """What a machine that is down shows: how it went down."""
+    return "⏻ powered off" if node.failure == POWERED_OFF else "✖ killed"
 
 
 def flight_view(message: Message, positions: Positions, shape: str, css: str, mark: str = "") -> str:

@@ -10,7 +10,7 @@ from html import escape
 from typing import Any, TypeVar, cast
 
 from coordlab.labs.lab import Lab
-from coordlab.picture import flight_view, timeline
+from coordlab.picture import down, flight_view, timeline
 from coordlab.sim import Message, Simulation
 from zookeeper_app.model import ZkServer
 
@@ -135,6 +135,7 @@ def _picture(sim: Simulation, state: ControllerState, controller: int, reuse: Re
             chip["y"] = y + 46 + (index // CHIPS_PER_ROW) * (CHIP_H + 6)
         offsets = offsets_leaders[broker.broker_id]
         brokers.append({"name": broker.name, "id": broker.broker_id, "alive": broker.alive, "y": y,
+                        "failure": broker.failure, "down": "" if broker.alive else down(broker),
                         "height": height, "controller": broker.broker_id == controller, "chips": chips,
                         "offsets_led": offsets, "registered": broker.broker_id in state.live})
         positions[broker.name] = (BROKER_X, y + height / 2)
@@ -201,7 +202,7 @@ def _chips(broker: Broker, state: ControllerState) -> list[dict[str, Any]]:
 def _actor(node: Any, position: tuple[float, float]) -> dict[str, Any]:
     x, y = position
     if not node.alive:
-        detail = "✖ down"
+        detail = down(node)
     elif isinstance(node, Service):
         detail = f"{node.rate * node.boost:g}/s → {node.topic}" if not node.queue else f"{node.rate:g}/s → queue"
     elif isinstance(node, ProducerNode):
@@ -215,7 +216,7 @@ def _actor(node: Any, position: tuple[float, float]) -> dict[str, Any]:
         detail = ""
     kind = "consumer" if isinstance(node, (ConsumerNode, QueueWorker)) else "producer"
     return {"name": node.name, "x": x, "y": y, "alive": node.alive, "detail": detail, "kind": kind,
-            "terminal": bool(TERMINAL_NAME.fullmatch(node.name)),
+            "failure": node.failure, "terminal": bool(TERMINAL_NAME.fullmatch(node.name)),
             "partitions": [{"name": name, "color": colour(name), "x": x - 80 + 13 * i}
                            for i, name in enumerate(getattr(node, "assignment", [])[:12])
                            if node.alive and getattr(node, "phase", "") != "closed"]}
@@ -446,7 +447,7 @@ def _groups(sim: Simulation, state: ControllerState, ends: dict[str, dict[str, A
 
 def _member(node: ConsumerNode) -> dict[str, Any]:
     if not node.alive:
-        status = "✖ down"
+        status = down(node)
     elif node.phase == "closed":
         status = "left the group"
     elif node.paused:

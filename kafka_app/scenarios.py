@@ -257,6 +257,11 @@ SCENARIOS = (
            "Try: kill the broker that leads payments-0. Its ZooKeeper session expires (6 s), the controller moves "
            "leadership to an in-sync follower and the producer retries there. Acknowledged = readable: nothing "
            "acknowledged is lost.",
+           "Killed or powered off? A killed broker's process is gone, so its machine closes every connection: "
+           "the producer's batch fails at once (NETWORK_EXCEPTION) and the followers' fetches too, and they ask "
+           "for fresh metadata. Shift-click the leader instead to power it off: it answers nothing, so the "
+           "producer waits request.timeout.ms (30 s) before it gives up on that batch. Either way, the controller "
+           "moves leadership only when the broker's ZooKeeper session expires.",
            "Try: kill a second broker. The ISR is now 1 < 2: producers get NOT_ENOUGH_REPLICAS and retry; "
            "nothing is acknowledged, so nothing can be lost. Restart a broker and writes resume.",
            "Try: switch on unclean leader election, kill brokers so that only an out-of-sync replica is left, and "

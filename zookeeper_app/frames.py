@@ -7,7 +7,7 @@ from itertools import combinations
 from typing import Any
 
 from coordlab.labs.lab import Lab
-from coordlab.picture import flight_view, link_view, timeline
+from coordlab.picture import down, flight_view, link_view, timeline
 from coordlab.sim import Message, Simulation
 from zookeeper_app.model import ZkServer, hex_zxid
 from zookeeper_app.model.checks import violations
@@ -96,7 +96,8 @@ def _server(server: ZkServer, positions: dict[str, tuple[float, float]]) -> dict
     x, y = positions[server.name]
     state = server.state if server.alive else "DOWN"
     return {"name": server.name, "x": x, "y": y, "alive": server.alive, "state": state.lower(),
-            "label": {"LEADING": "leader", "FOLLOWING": "follower", "LOOKING": "looking…", "DOWN": "✖ down"}[state],
+            "label": {"LEADING": "leader", "FOLLOWING": "follower", "LOOKING": "looking…"}.get(state) or down(server),
+            "failure": server.failure,
             "epoch": server.epoch if server.alive else "–", "zxid": hex_zxid(server.last_zxid),
             "unsafe": server.half_quorum}
 
@@ -104,7 +105,7 @@ def _server(server: ZkServer, positions: dict[str, tuple[float, float]]) -> dict
 def _actor(sim: Simulation, node: Any, positions: dict[str, tuple[float, float]]) -> dict[str, Any]:
     x, y = positions[node.name]
     if not node.alive:
-        detail = "✖ down"
+        detail = down(node)
     elif isinstance(node, StorageMachine):
         detail = node.role
     elif isinstance(node, AppServer):
@@ -119,7 +120,7 @@ def _actor(sim: Simulation, node: Any, positions: dict[str, tuple[float, float]]
         detail = getattr(node, "state", "").lower()
     kind = type(node).__name__
     return {"name": node.name, "x": x, "y": y, "alive": node.alive, "detail": detail, "kind": kind,
-            "role": getattr(node, "role", "")}
+            "role": getattr(node, "role", ""), "failure": node.failure}
 
 
 def _session_lines(sim: Simulation, positions: dict[str, tuple[float, float]]) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from itertools import combinations
 from typing import Any
 
 from coordlab.labs.lab import Lab
-from coordlab.picture import flight_view, link_view, timeline
+from coordlab.picture import down, flight_view, link_view, timeline
 from coordlab.sim import Simulation
 
 from .model import ALIVE, SUSPECTED, HeartbeatMachine
@@ -54,6 +54,7 @@ def _machine(node: Any, positions: dict[str, tuple[float, float]]) -> dict[str, 
     beliefs = [{"peer": peer, "state": node.view.get(peer, "unknown"),
                 "label": BELIEF_LABELS[node.view.get(peer, "unknown")]} for peer in node.peers]
     return {"name": node.name, "x": x, "y": y, "alive": node.alive, "boots": node.boots,
+            "failure": node.failure, "down": "" if node.alive else down(node),
             "beliefs": beliefs, "suspects": sum(b["state"] == SUSPECTED for b in beliefs)}
 
 

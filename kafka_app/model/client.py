@@ -19,6 +19,7 @@ from typing import Any
 from coordlab.sim import Message, Node, Simulation, durable, serializable
 
 CONNECTION_FAILED = -2  # not a protocol code: the request never got an answer
+NETWORK_EXCEPTION = 13  # what a request fails with when its connection closes before the answer
 
 
 @serializable
@@ -88,10 +89,10 @@ class ClientNode(Node):
         sim.trace(self.name, "disconnected", f"{self.name}'s connection to {message.src} closed: {len(lost)} "
                   "request(s) fail at once, and it asks another broker for metadata.", broker=message.src)
         for request in lost:
-            self.failed(sim, request, self.in_flight.pop(request), CONNECTION_FAILED)
+            self.failed(sim, request, self.in_flight.pop(request), NETWORK_EXCEPTION)
 
     def failed(self, sim: Simulation, request: int, flight: InFlight, code: int) -> None:
-        """A request got no answer (``code``: REQUEST_TIMED_OUT or a refused connection)."""
+        """A request got no answer (``code``: REQUEST_TIMED_OUT, NETWORK_EXCEPTION or a refused connection)."""
         if flight.kind == "Metadata":
             self.metadata_request = 0
             sim.set_timer(self.name, "metadata_retry", self.retry_backoff_ms)

@@ -27,13 +27,13 @@ from typing import Any
 from coordlab.sim import Message, Simulation, durable, serializable
 
 from .assignment import range_assign, round_robin_assign
-from .client import CONNECTION_FAILED, ClientNode, InFlight
+from .client import CONNECTION_FAILED, NETWORK_EXCEPTION, ClientNode, InFlight
 from .log import Record
 from .records import log_name, split_log_name
 from .sticky import cooperative_sticky_assign
 
 EVIDENCE_LIMIT = 20_000
-COORDINATOR_ERRORS = (14, 15, 16, CONNECTION_FAILED, 7)
+COORDINATOR_ERRORS = (13, 14, 15, 16, CONNECTION_FAILED, 7)
 ASSIGNORS = ("range", "roundrobin", "cooperative-sticky")
 
 
@@ -399,6 +399,9 @@ class ConsumerNode(ClientNode):
             self.coordinator_lost(sim)
         elif flight.kind == "LeaveGroup":
             self.leave_request = 0
+        elif flight.kind == "Heartbeat" and code in (CONNECTION_FAILED, NETWORK_EXCEPTION) and self.phase == "stable":
+            # (CoordinatorResponseHandler: a disconnection marks the coordinator unknown at once)
+            self.coordinator_lost(sim)
 
     # -- handing records to the application ---------------------------------------------------------------------
 

@@ -69,6 +69,12 @@ class RequestTimedOutError(RetriableError, BrokerResponseError):
     errno, message, retriable = 7, "REQUEST_TIMED_OUT", True
 
 
+class NetworkExceptionError(InvalidMetadataError, BrokerResponseError):
+    """The broker's connection closed before it answered (its process was killed)."""
+
+    errno, message, retriable = 13, "NETWORK_EXCEPTION", True
+
+
 class CoordinatorNotAvailableError(RetriableError, BrokerResponseError):
     """The group coordinator is not available."""
 

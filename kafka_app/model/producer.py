@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 
 from coordlab.sim import Message, Simulation, durable, serializable
 
-from .client import CONNECTION_FAILED, ClientNode, InFlight
+from .client import CONNECTION_FAILED, NETWORK_EXCEPTION, ClientNode, InFlight
 from .errors import error_for
 from .log import RECORD_OVERHEAD
 from .partitioner import murmur2, to_positive
 
-RETRIABLE = {3, 5, 6, 7, 19, 20, 74, CONNECTION_FAILED}
+RETRIABLE = {3, 5, 6, 7, 13, 19, 20, 74, CONNECTION_FAILED}
 RETRY_BACKOFF_MAX_MS = 1_000
 EVIDENCE_LIMIT = 20_000
 
@@ -242,12 +242,13 @@ class ProducerNode(ClientNode):
         expired = sim.now - records[0].created >= self.delivery_timeout_ms
         records[0].attempts += 1
         if code in RETRIABLE and not expired and records[0].attempts <= self.retries:
-            name = "CONNECTION_REFUSED" if code == CONNECTION_FAILED else error_for(code).message
-            self.retried[name] = self.retried.get(name, 0) + 1
+            error = "CONNECTION_REFUSED" if code == CONNECTION_FAILED else error_for(code).message
+            self.retried[error] = self.retried.get(error, 0) + 1
             for record in records:
-                record.last_error = name
+                record.last_error = error
             if records[0].attempts == 1:
-                what = "its connection was refused" if code == CONNECTION_FAILED else error_for(code).message
+                what = {CONNECTION_FAILED: "its connection was refused",
+                        NETWORK_EXCEPTION: "NETWORK_EXCEPTION: its connection closed"}.get(code, error)
                 sim.trace(self.name, "retry", f"{self.name}'s batch for {name} failed at {broker} ({what}): "
                           "it refreshes its metadata and retries.", partition=name, error=code)
             self.refresh_metadata(sim)

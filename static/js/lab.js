@@ -49,13 +49,23 @@
     }
   }, 1000);
 
-  // Commands carried by SVG elements.
+  // Commands carried by SVG elements. A click on a running machine kills it or powers it off,
+  // as the "A click on a machine" menu says; shift-click does the other.
+  function machineCommand(target, shift) {
+    var command = JSON.parse(target.dataset.command);
+    var menu = document.getElementById("fail-how");
+    if (command.command === "crash" && ((menu && menu.value === "power_off") !== Boolean(shift))) {
+      command.command = "power_off";
+    }
+    return command;
+  }
+
   document.addEventListener("pointerdown", function (event) {
     if (event.button !== 0) { return; }
     var target = event.target.closest("[data-command]");
     if (target && lab() && lab().contains(target)) {
       event.preventDefault();
-      send(JSON.parse(target.dataset.command));
+      send(machineCommand(target, event.shiftKey));
     }
   });
 
@@ -114,7 +124,7 @@
     var commandTarget = event.target.closest && event.target.closest("[data-command]");
     if (commandTarget && event.key === "Enter") {
       event.preventDefault();
-      send(JSON.parse(commandTarget.dataset.command));
+      send(machineCommand(commandTarget, event.shiftKey));
       return;
     }
     // Space is always play/pause, even on a focused button (a presenter's

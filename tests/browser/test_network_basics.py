@@ -32,7 +32,7 @@ def test_killing_a_machine_marks_it_dead_and_the_others_suspect_it(page, server_
     open_new_lab(page, server_url)
     page.locator("#machine-m3 circle").click()
     expect(page.locator("#machine-m3")).to_have_attribute("data-state", "down")
-    expect(page.locator("#machine-m3")).to_contain_text("down")
+    expect(page.locator("#machine-m3")).to_contain_text("✖ killed")
     expect(page.locator("#lab-timeline")).to_contain_text("m3 was killed")
     expect(page.locator("#lab-notice")).to_have_text("Killed m3. Its connections closed at once.")
     page.locator("#btn-forward-5").click()

@@ -217,3 +217,57 @@ def test_the_znode_tree_shows_stats_flashes_changes_and_can_be_seen_from_a_laggi
     expect(view.locator(".zk-tree.reference")).to_be_hidden()
     page.locator("#zk-tree-server").select_option("auto")
     expect(view.locator(".zk-tree.reference")).to_be_visible()
+
+
+def event_time(page, kind, text):
+    """The time (s) of the timeline's newest entry of ``kind`` containing ``text``."""
+    entry = page.locator(f"#lab-timeline li.event-{kind}", has_text=text).first
+    expect(entry).to_be_visible()
+    return float(entry.locator("time").inner_text().removesuffix(" s"))
+
+
+def leader_name(page):
+    leader = page.locator('.zk-server[data-role="leading"]')
+    expect(leader).to_have_count(1)
+    return leader.get_attribute("id").removeprefix("machine-")
+
+
+def test_a_killed_leader_is_noticed_at_once_and_a_powered_off_one_only_after_sync_limit(page, server_url):
+    open_lab(page, server_url, "leader-election")  # (few machines: the timeline keeps the whole failover)
+    forward(page, 5)
+    page.locator("#btn-pause").click()
+    expect(page.locator("#fail-how")).to_have_value("crash")
+    killed = leader_name(page)
+    page.locator(f"#machine-{killed} circle").click()
+    expect(page.locator("#lab-notice")).to_have_text(f"Killed {killed}. Its connections closed at once.")
+    expect(page.locator(f"#machine-{killed}")).to_have_attribute("data-failure", "killed")
+    expect(page.locator(f"#machine-{killed}")).to_contain_text("✖ killed")
+    forward(page, 5)
+    died = event_time(page, "crash", f"{killed} was killed")
+    noticed = event_time(page, "leader_lost", f"connection to its leader {killed} closed")
+    assert 0 <= noticed - died < 0.5, "a follower hears the connection close within a message's time"
+
+    page.locator(f"#machine-{killed} circle").click()  # restart it, and let it rejoin
+    forward(page, 5)
+    page.locator("#fail-how").select_option("power_off")
+    silent = leader_name(page)
+    page.locator(f"#machine-{silent} circle").click()
+    expect(page.locator("#lab-notice")).to_have_text(f"Powered {silent} off. It fell silent: only timeouts will tell.")
+    expect(page.locator(f"#machine-{silent}")).to_have_attribute("data-failure", "powered off")
+    expect(page.locator(f"#machine-{silent}")).to_contain_text("⏻ powered off")
+    forward(page, 5)
+    off = event_time(page, "power_off", f"{silent} lost power")
+    noticed = event_time(page, "leader_lost", f"has not heard its leader {silent}")
+    assert noticed - off >= 2.5, "syncLimit (5 ticks of 0.5 s) passes first"
+
+
+def test_shift_click_does_the_other_kind_of_failure(page, server_url):
+    open_lab(page, server_url, "master-election")
+    page.locator("#btn-pause").click()
+    page.locator("#machine-A1 rect").click(modifiers=["Shift"])
+    expect(page.locator("#machine-A1")).to_have_attribute("data-failure", "powered off")
+    expect(page.locator("#lab-timeline")).to_contain_text("A1 lost power")
+    page.locator("#fail-how").select_option("power_off")
+    page.locator("#machine-A2 rect").click(modifiers=["Shift"])
+    expect(page.locator("#machine-A2")).to_have_attribute("data-failure", "killed")
+    expect(page.locator("#lab-timeline")).to_contain_text("A2 was killed")

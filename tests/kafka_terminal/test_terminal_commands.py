@@ -141,7 +141,7 @@ def test_a_consumer_killed_without_a_goodbye_is_gone_from_the_lab(server):
         consumer.wait()
     # The server saw the connection drop and made the member vanish, as a killed process would:
     # the page shows it down, not as a member that left.
-    assert eventually(lambda: on_page(server, lab, "billing", member)[1] == "✖ down")
+    assert eventually(lambda: on_page(server, lab, "billing", member)[1] == "✖ killed")
 
 
 def test_a_line_without_the_separator_stops_the_producer_after_reporting_what_it_sent(server):
