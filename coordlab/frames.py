@@ -39,7 +39,7 @@ def lab_context(lab: Lab) -> dict[str, Any]:
             "horizon_ms": lab.horizon,
             "rewound": lab.rewound,
             "behind": lab.behind,
-            "pace": lab.pace,
+            "pace": round(lab.pace, 2),  # (a measured rate: more digits would only make frames churn)
             "job": lab.job.describe() if lab.job else "",
             "job_done": round(lab.job.progress(lab.now) * 100) if lab.job else 0,
         },

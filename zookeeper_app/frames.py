@@ -12,7 +12,7 @@ from coordlab.sim import Message, Simulation
 from zookeeper_app.model import ZkServer, hex_zxid
 from zookeeper_app.model.checks import violations
 from zookeeper_app.model.client import ZkClient
-from zookeeper_app.model.console import OPS, ConsoleClient, console_client
+from zookeeper_app.model.console import OPS, ConsoleClient, console_client, console_senders
 from zookeeper_app.model.story import AppServer, NaiveAppServer, PlainStorage, StorageMachine, Tracker
 
 WIDTH, HEIGHT = 920, 500
@@ -63,6 +63,7 @@ def context(lab: Lab) -> dict[str, Any]:
         "timeline": timeline(sim, TIMELINE_LENGTH),
         "console": _console(sim),
         "console_ops": OPS if console_client(sim) else (),
+        "console_senders": console_senders(sim) if console_client(sim) else (),
         "machine_names": list(sim.nodes),
     }
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from coordlab.labs.commands import CommandError, flag, number, op_name, text
+from coordlab.labs.commands import CommandError, flag, machine_name, number, op_name, text
 from coordlab.labs.kinds import KindCommand, LabKind
 from coordlab.sim import Simulation
 
 from . import frames
 from .model.checks import violations
-from .model.console import OPS, console_client
+from .model.console import CONSOLE_CLIENT, OPS, console_client, console_senders
 from .scenarios import SCENARIOS
 
 MAX_PATH_LENGTH = 200
@@ -37,7 +37,15 @@ def check_console(sim: Simulation, args: dict[str, Any]) -> tuple[dict[str, Any]
         raise CommandError("This lab has no console.")
     if args["op"] not in OPS:
         raise CommandError(f"Unknown operation '{args['op']}' (try: {', '.join(OPS)}).")
-    return dict(args), "Sent: the answer appears in the console."
+    if args["client"] not in console_senders(sim):
+        raise CommandError(f"'{args['client']}' is not a ZooKeeper client of this lab "
+                           f"(clients: {', '.join(console_senders(sim))}).")
+    if not sim.nodes[args["client"]].alive:
+        raise CommandError(f"{args['client']} is down: restart it first.")
+    logged = dict(args)
+    if args["client"] == CONSOLE_CLIENT:
+        del logged["client"]  # (as logged before the console could act as other clients)
+    return logged, f"Sent as {args['client']}: the answer appears in the console."
 
 
 def run_console(sim: Simulation, logged: dict[str, Any]) -> None:
@@ -48,8 +56,9 @@ def run_console(sim: Simulation, logged: dict[str, Any]) -> None:
 
 CONSOLE = KindCommand(
     fields={"op": op_name, "path": znode_path, "data": text, "ephemeral": flag, "sequential": flag,
-            "watch": flag, "version": version},
-    defaults={"data": "", "ephemeral": False, "sequential": False, "watch": False, "version": -1},
+            "watch": flag, "version": version, "client": machine_name},
+    defaults={"data": "", "ephemeral": False, "sequential": False, "watch": False, "version": -1,
+              "client": CONSOLE_CLIENT},
     check=check_console, apply=run_console)
 
 KIND = LabKind(

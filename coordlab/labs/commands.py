@@ -54,7 +54,7 @@ class Command:
         return {"command": self.name, **args, **self.args.get("fields", {})}
 
 
-def _name(value: Any, field: str) -> str:
+def machine_name(value: Any, field: str) -> str:
     name = value.strip() if isinstance(value, str) else ""
     if not name:
         raise CommandError(f"'{field}' must name a machine.")
@@ -180,11 +180,11 @@ SCHEMA: dict[str, dict[str, Parser]] = {
     "slower": {},
     "forward": {"seconds": _seconds},
     "seek": {"time_ms": _time_ms},
-    "crash": {"node": _name},
-    "power_off": {"node": _name},
-    "restart": {"node": _name},
-    "cut": {"a": _name, "b": _name, "both_ways": flag},
-    "restore": {"a": _name, "b": _name, "both_ways": flag},
+    "crash": {"node": machine_name},
+    "power_off": {"node": machine_name},
+    "restart": {"node": machine_name},
+    "cut": {"a": machine_name, "b": machine_name, "both_ways": flag},
+    "restore": {"a": machine_name, "b": machine_name, "both_ways": flag},
     "partition": {"preset": _slug},
     "heal": {},
     "toggle": {"name": _slug, "on": flag},

@@ -102,7 +102,7 @@ def test_messenger_a_dead_email_service_falls_behind_and_resumes_where_it_stoppe
     before = number(page, "#group-email", "data-lag")
     click_machine(page, "email-1")
     expect(page.locator("#machine-email-1")).to_have_attribute("data-state", "down")
-    expect(page.locator("#member-email-1")).to_have_attribute("data-status", "✖ down")
+    expect(page.locator("#member-email-1")).to_have_attribute("data-status", "✖ killed")
     forward(page, 30)
     dead_lag = number(page, "#group-email", "data-lag")
     assert dead_lag >= before + 80, (before, dead_lag)  # 3 messages/s for 30 s, none read

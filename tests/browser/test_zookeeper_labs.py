@@ -271,3 +271,23 @@ def test_shift_click_does_the_other_kind_of_failure(page, server_url):
     page.locator("#machine-A2 rect").click(modifiers=["Shift"])
     expect(page.locator("#machine-A2")).to_have_attribute("data-failure", "killed")
     expect(page.locator("#lab-timeline")).to_contain_text("A2 was killed")
+
+
+def test_the_console_acts_as_the_master_and_deletes_its_node_in_its_own_session(page, server_url):
+    open_lab(page, server_url, "master-election")
+    forward(page, 5)
+    master = page.locator('.actor[data-role="master"]')
+    expect(master).to_have_count(1)
+    old = master.get_attribute("id").removeprefix("machine-")
+    console = page.locator("#zk-console")
+    console.locator("#zk-console-client").select_option(old)
+    console.locator("select[name=op]").select_option("delete")
+    console.locator("input[name=path]").fill("/clusterx/master_ip")
+    console.get_by_role("button", name="Run").click()
+    expect(page.locator("#lab-notice")).to_have_text(f"Sent as {old}: the answer appears in the console.")
+    lines = page.locator("#zk-console-lines")
+    expect(lines).to_contain_text(f"{old} (session 0x")
+    forward(page, 5)
+    expect(lines).to_contain_text(f"{old} delete: deleted")
+    expect(page.locator("#lab-timeline")).to_contain_text("is the master now")
+    expect(page.locator('.actor[data-role="master"]')).to_have_count(1)

@@ -89,6 +89,8 @@ class ZkClient(Node):
     events: list[tuple[str, str, str]] = field(default_factory=list)
     watched: dict[str, list[str]] = field(default_factory=dict)  # kind → paths, re-sent on reconnect
     closing_xid: int = 0
+    console_xids: dict[int, str] = field(default_factory=dict)  # requests the lab's console sent as us: xid → op
+    console_watches: list[str] = field(default_factory=list)  # paths the console set watches on as us
     unexpected_events: int = 0
 
     # -- the API (used by the facade and by actors) -------------------------------------
@@ -119,6 +121,18 @@ class ZkClient(Node):
 
         self.closing_xid = self.submit(sim, CloseSessionRequest())
         return self.closing_xid
+
+    def answer(self, sim: Simulation, xid: int, code: Code, result: Any) -> None:
+        """A request's outcome: to the lab's console if it sent the request as us, else ``on_reply``."""
+        op = self.console_xids.pop(xid, None)
+        if op is None:
+            self.on_reply(sim, xid, code, result)
+            return
+        from .console import console_client  # (console.py builds on this module)
+
+        console = console_client(sim)
+        if console is not None:
+            console.answered(sim, self.name, op, code, result)
 
     # -- hooks for subclasses ---------------------------------------------------------------
 
@@ -222,7 +236,7 @@ class ZkClient(Node):
         for xid, pending in list(self.pending.items()):
             if pending.sent:
                 del self.pending[xid]
-                self.on_reply(sim, xid, code, None)
+                self.answer(sim, xid, code, None)
 
     def flush(self, sim: Simulation) -> None:
         if self.state != CONNECTED:
@@ -275,7 +289,7 @@ class ZkClient(Node):
             code = Code(body["code"])
             self.forget_watch_if_failed(pending.request, code)
             self.file_exists_watch(pending.request, code, body["result"])
-            self.on_reply(sim, body["xid"], code, body["result"])
+            self.answer(sim, body["xid"], code, body["result"])
             if body["xid"] == self.closing_xid:
                 self.set_state(sim, CLOSED)
 
@@ -312,6 +326,13 @@ class ZkClient(Node):
             self.unexpected_events += 1
         for kind in registered:
             self.watched[kind].remove(path)
+        if path in self.console_watches:
+            from .console import console_client  # (console.py builds on this module)
+
+            self.console_watches.remove(path)
+            console = console_client(sim)
+            if console is not None:
+                console.watch_fired(sim, self.name, event, path)
         self.on_watch(sim, event, path)
 
     def handle_disconnect(self, sim: Simulation, message: Message) -> None:
@@ -330,7 +351,7 @@ class ZkClient(Node):
         self.fail_pending(sim, Code.SESSIONEXPIRED)
         for xid in list(self.pending):
             del self.pending[xid]
-            self.on_reply(sim, xid, Code.SESSIONEXPIRED, None)
+            self.answer(sim, xid, Code.SESSIONEXPIRED, None)
         self.watched = {}
         self.set_state(sim, LOST)
 

@@ -85,6 +85,7 @@ class StorageMachine(ZkClient):
             if code == Code.OK:
                 self.role = "master"
                 sim.trace(self.name, "master", f"{self.name} created {MASTER}: it is the master now.")
+                self.look(sim)  # watch its own node too: if anyone deletes it, it is master no more
             elif code == Code.NODEEXISTS:
                 self.role = "slave"
                 sim.trace(self.name, "slave", f"{MASTER} exists: {self.name} is a slave and watches it.")
@@ -110,6 +111,10 @@ class StorageMachine(ZkClient):
             return
         if event == "DELETED" and self.role == "slave":
             sim.trace(self.name, "master_gone", f"{self.name} sees {MASTER} deleted and races for master.")
+            self.race(sim)
+        elif event == "DELETED" and self.role == "master":
+            sim.trace(self.name, "master_gone", f"{self.name}'s own {MASTER} was deleted: it stops acting as "
+                      "master and races again with the others.")
             self.race(sim)
         else:
             self.look(sim)  # a watch fires once: set it again (and race if the node is gone)
