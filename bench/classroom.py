@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from websockets.asyncio.client import ClientConnection, connect
 
 from .fanout import _read_line, load_average, log, percentile
+from .labcost import REFERENCE_STEPS_PER_S, baseline
 from .reader import SocketReader
 from .servers import DAPHNE, PYTHON, ROOT, Server, cpu_seconds, die_with_parent, lab_server, start_owned_lab
 from .viewers import SENT
@@ -375,6 +376,19 @@ def print_report(rows: list[Row], scale: Scale, quick: bool, load: str) -> None:
           f"server CPU {target.cpu_pct:.0f}% of one core")
 
 
+def print_speed(rows: list[Row], speed: float) -> None:
+    """This machine's speed in the same run (it is shared, and changes by up to 3x over a day), and
+    what the server's CPU per frame would be at the speed the targets were set at."""
+    print(f"  baseline in this run: the bare heapq loop (bench.labcost) ran at {speed:.2f}x its speed when "
+          "the targets were set")
+    for row in rows:
+        if row.cpu_ms_per_frame:
+            at_reference = row.cpu_ms_per_frame * speed
+            print(f"  N={row.students}: {row.cpu_ms_per_frame:.1f} ms of server CPU per frame as measured, "
+                  f"{at_reference:.1f} ms at the reference speed: one core would then serve about "
+                  f"{1000 / at_reference / row.students:.1f} frames/s to each of the {row.students} students")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small run: N = 5 and 10, short windows")
@@ -393,10 +407,13 @@ def main(argv: list[str] | None = None) -> None:
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started, load = time.monotonic(), load_average()
     try:
+        before = baseline()
         rows = [measure(count, scale) for count in scale.students]
+        speed = (before + baseline()) / 2 / REFERENCE_STEPS_PER_S
     finally:
         signal.signal(signal.SIGTERM, previous)
     print_report(rows, scale, args.quick, load)
+    print_speed(rows, speed)
     log(f"(classroom bench took {time.monotonic() - started:.0f} s)")
 
 

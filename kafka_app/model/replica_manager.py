@@ -306,15 +306,17 @@ def serve_fetch(b: Broker, sim: Simulation, body: dict[str, Any], track: bool = 
             if epoch != item["last_epoch"] or end < offset:
                 out["diverging"] = {"epoch": epoch, "end_offset": end}
                 continue
-        if offset < log.log_start_offset or offset > log.log_end_offset:
+        log_end = log.log_end_offset
+        if offset < log.log_start_offset or offset > log_end:
             out["error"] = code_of(OffsetOutOfRangeError)
-            out["log_start"], out["log_end"] = log.log_start_offset, log.log_end_offset
+            out["log_start"], out["log_end"] = log.log_start_offset, log_end
             continue
         if replica >= 0 and track:
             follower_fetched(b, sim, hosted, replica, offset)
-        upto = log.log_end_offset if replica >= 0 else log.high_watermark
-        records = log.read(offset, max_records=item.get("max_records", 500), upto=upto)
-        out["records"] = records if replica < 0 else [copy_record(r) for r in records]
+        upto = log_end if replica >= 0 else log.high_watermark
+        if offset < upto:  # (most fetches of a quiet partition find nothing new)
+            records = log.read(offset, max_records=item.get("max_records", 500), upto=upto)
+            out["records"] = records if replica < 0 else [copy_record(r) for r in records]
         out["hw"], out["log_start"] = log.high_watermark, log.log_start_offset
     return answer
 
@@ -340,7 +342,7 @@ def wake_parked(b: Broker, sim: Simulation, name: str) -> None:
     waiting = []
     for parked in b.parked:
         wanted = any(p["topic"] == topic and p["partition"] == partition for p in parked.body["partitions"])
-        if wanted:
+        if wanted and fetch_ready(b, parked.body):
             answer = serve_fetch(b, sim, parked.body, track=False)
             if any(p["records"] or p["error"] or p.get("diverging") for p in answer):
                 sim.send(b.name, parked.src, "FetchResponse", fetch=parked.body["fetch"],
@@ -348,6 +350,23 @@ def wake_parked(b: Broker, sim: Simulation, name: str) -> None:
                 continue
         waiting.append(parked)
     b.parked = waiting
+
+
+def fetch_ready(b: Broker, body: dict[str, Any]) -> bool:
+    """Whether a parked fetch would get something now: records past its offset or an error on
+    any of its partitions (``DelayedFetch.tryComplete``'s checks, without reading a record)."""
+    replica = body["replica"]
+    for item in body["partitions"]:
+        name = log_name(item["topic"], item["partition"])
+        hosted, log = b.hosted.get(name), b.logs.get(name)
+        if hosted is None or log is None or hosted.state is None:
+            return True
+        if replica >= 0 and item["leader_epoch"] != hosted.leader_epoch:
+            return True
+        offset, end = item["offset"], log.log_end_offset
+        if offset < log.log_start_offset or offset > end or offset < (end if replica >= 0 else log.high_watermark):
+            return True
+    return False
 
 
 def fetch_deadline(b: Broker, sim: Simulation) -> None:
