@@ -253,7 +253,7 @@ class LabConsumer(LabSocket):
             access = await access_to(self.lab_id, self.person)
             if not access.can_change:
                 raise CommandError(access.refusal)
-            outcome = await self.runtime.execute(self.lab_id, command)
+            outcome = await self.runtime.execute(self.lab_id, command, by=access.name if access.classroom else "")
         except CommandError as error:
             await self.notify(str(error), ok=False)
         except UnknownLab:

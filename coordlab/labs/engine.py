@@ -134,7 +134,7 @@ class Engine:
         except KeyError:
             raise UnknownLab(lab_id) from None
 
-    def submit(self, lab_id: str, command: Command) -> str:
+    def submit(self, lab_id: str, command: Command, by: str = "") -> str:
         """Apply ``command`` to a lab now, for at most ``COMMAND_SLICE_S``; returns a sentence,
         or raises ``CommandError``. A jump ahead or a rewind that is not done by then goes on
         as the lab's job (``execute`` waits for it)."""
@@ -142,7 +142,7 @@ class Engine:
         if lab_id in self.holds:
             raise CommandError("Wait a moment: the lab is taking a checkpoint.")
         try:
-            text = lab.apply(command, time.perf_counter() + COMMAND_SLICE_S)
+            text = lab.apply(command, time.perf_counter() + COMMAND_SLICE_S, by)
             self.commanded.add(lab_id)
             return text
         except CommandError:
@@ -151,13 +151,13 @@ class Engine:
             logger.exception("command %s failed in lab %s", command, lab_id)
             raise CommandError("The lab could not carry out that command (a bug; it was logged).") from None
 
-    async def execute(self, lab_id: str, command: Command) -> str:
+    async def execute(self, lab_id: str, command: Command, by: str = "") -> str:
         """Apply ``command`` and answer when it is done: a jump ahead or a rewind goes on over
         the next ticks (the loop serves everyone else meanwhile) and is answered at its end."""
         await self._unheld(lab_id)
         lab = self.lab(lab_id)
         before = lab.job
-        text = self.submit(lab_id, command)
+        text = self.submit(lab_id, command, by)
         job = lab.job
         if job is None or job is before:
             self._settle(lab_id)  # a reset may have cancelled another sender's job

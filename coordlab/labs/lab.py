@@ -154,6 +154,8 @@ class Job:
 class Lab:
     """A scenario running in virtual time, driven by commands."""
 
+    _by = ""  # while ``apply`` runs: who sent the command, if the lab knows
+
     def __init__(self, lab_id: str, scenario: Scenario, seed: int | None = None) -> None:
         self.id = lab_id
         self.scenario = scenario
@@ -362,8 +364,9 @@ class Lab:
 
     # -- commands -----------------------------------------------------------
 
-    def apply(self, command: Command, deadline: float | None = None) -> str:
-        """Carry out ``command``; return a sentence for the sender.
+    def apply(self, command: Command, deadline: float | None = None, by: str = "") -> str:
+        """Carry out ``command``; return a sentence for the sender. With ``by`` (the sender's
+        name, in a classroom), the timeline says who did it ("Ada: The lab was reset…").
 
         Raises ``CommandError`` and changes nothing if the command cannot apply. A jump
         ahead or a rewind runs to its end, or with a ``deadline`` until then: if it is not
@@ -373,18 +376,24 @@ class Lab:
         if self.job is not None and command.name not in WHILE_BUSY:
             raise CommandError(f"Wait a moment: the lab is {self.job.describe()} "
                                f"({self.job.progress(self.now):.0%} done).")
-        if command.name in CONTROLS:
-            handler = getattr(self, "do_" + command.name)
-            if command.name in ("forward", "seek"):
-                message: str = handler(deadline=deadline, **command.args)
+        self._by = by
+        try:
+            if command.name in CONTROLS:
+                handler = getattr(self, "do_" + command.name)
+                if command.name in ("forward", "seek"):
+                    message: str = handler(deadline=deadline, **command.args)
+                else:
+                    message = handler(**command.args)
             else:
-                message = handler(**command.args)
-        else:
-            found = change(command.name, self.scenario)
-            if found is None:
-                raise CommandError(f"This kind of lab has no '{command.name}' command.")
-            logged, message = found.check(self, command.args)
-            self._record({"command": command.name, **logged}, message)
+                found = change(command.name, self.scenario)
+                if found is None:
+                    raise CommandError(f"This kind of lab has no '{command.name}' command.")
+                logged, message = found.check(self, command.args)
+                self._record({"command": command.name, **logged}, message)
+                if by:
+                    self._note(message)
+        finally:
+            self._by = ""
         self.version += 1
         return message
 
@@ -586,9 +595,11 @@ class Lab:
         return message
 
     def _note(self, text: str) -> None:
-        """Say in the timeline what a viewer did (not while looking at the past)."""
+        """Say in the timeline what a viewer did, and who if the lab knows (not while looking
+        at the past)."""
         if not self.rewound:
-            self._record({"command": "note", "text": text}, text)
+            said = f"{self._by}: {text}" if self._by else text
+            self._record({"command": "note", "text": said}, said)
 
     def _branch_if_rewound(self) -> None:
         if not self.rewound:

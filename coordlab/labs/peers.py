@@ -82,21 +82,21 @@ class Peers:
 
     # -- commands --------------------------------------------------------------------------------
 
-    async def execute(self, lab_id: str, command: Command) -> str:
+    async def execute(self, lab_id: str, command: Command, by: str = "") -> str:
         """Apply a command to a lab wherever it runs; raises ``CommandError`` with the owner's reason."""
         for _ in range(3):  # the lab may change hands while we ask
             if lab_id in self.engine.labs:
-                return await self.engine.execute(lab_id, command)
+                return await self.engine.execute(lab_id, command, by)
             owner = await self.leases.owner(lab_id)
             if owner is not None and owner != self.leases.me:
-                return await self._ask(owner, lab_id, command)
+                return await self._ask(owner, lab_id, command, by)
             await self.take(lab_id)
         raise CommandError("This lab is changing servers: try again in a moment.")
 
-    async def _ask(self, owner: str, lab_id: str, command: Command) -> str:
+    async def _ask(self, owner: str, lab_id: str, command: Command, by: str) -> str:
         timeout = LONG_ANSWER_TIMEOUT_S if command.name in LONG_COMMANDS else ANSWER_TIMEOUT_S
-        reply = await self._request(owner, {"type": "lab.command", "lab": lab_id, "command": command.as_data()},
-                                    timeout)
+        reply = await self._request(owner, {"type": "lab.command", "lab": lab_id, "command": command.as_data(),
+                                            "by": by}, timeout)
         if not reply["ok"]:
             raise CommandError(reply["text"])
         return str(reply["text"])
@@ -146,7 +146,8 @@ class Peers:
         try:
             if event["lab"] not in self.engine.labs:
                 raise CommandError("This lab moved to another server: try again in a moment.")
-            text, ok = await self.engine.execute(event["lab"], from_data(event["command"])), True
+            by = event.get("by", "")
+            text, ok = await self.engine.execute(event["lab"], from_data(event["command"]), by), True
         except CommandError as error:
             text, ok = str(error), False
         except UnknownLab:

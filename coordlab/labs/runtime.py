@@ -397,10 +397,11 @@ class Runtime:
         return {"viewers": self.engine.viewers.get(lab_id, 0), "now_s": lab.now / 1000, "speed": lab.speed,
                 "playing": lab.playing}
 
-    async def execute(self, lab_id: str, command: Command) -> str:
+    async def execute(self, lab_id: str, command: Command, by: str = "") -> str:
         """Apply a command to a lab wherever it runs (here, or by its owner process), loading
-        it first if it runs nowhere; returns a sentence or raises ``CommandError``."""
-        return await self.peers.execute(lab_id, command)
+        it first if it runs nowhere; returns a sentence or raises ``CommandError``. ``by``: the
+        sender's name, which the timeline then gives with what they did."""
+        return await self.peers.execute(lab_id, command, by)
 
     async def _control(self, event: dict[str, Any]) -> None:
         await self.peers.handle(event)

@@ -61,6 +61,8 @@ def test_a_lecture_watches_the_instructor_and_tries_it_itself(browser, page, ser
     expect(page.locator("#classroom-control input[value=named]")).to_be_checked()
     grace.locator("#machine-z2 circle").click()
     expect(page.locator("#machine-z2")).to_have_attribute("data-state", "down")
+    # everyone's timeline says who did it
+    expect(linus.locator("#lab-timeline")).to_contain_text("Grace: Killed z2. Its connections closed at once.")
     linus.locator("#machine-z3 circle").click()
     expect(linus.locator("#lab-notice")).to_contain_text("Only the instructor")
 

@@ -112,6 +112,14 @@ async def test_students_are_refused_until_the_instructor_hands_over_control(runt
     classroom.control = "everyone"
     await classroom.asave()
     assert "Killed z3." in await command(linus, command="crash", node="z3")
+    await command(instructor, command="reset")
+    notes = [e.text for e in lab.sim.trace_log.events if e.kind == "note"]  # (the reset kept only its own)
+    assert notes == ["ada: The lab was reset to its start."]
+    await command(grace, command="pause")
+    await command(grace, command="power_off", node="z1")
+    said = [e.text for e in lab.sim.trace_log.events if e.kind == "note"][-2:]
+    assert said[0].startswith("Grace: Paused at ") and said[1] == (
+        "Grace: Powered z1 off. It fell silent: only timeouts will tell.")  # the timeline says who
     for communicator in (grace, linus, instructor):
         await communicator.disconnect()
 
