@@ -39,6 +39,7 @@ from typing import Any
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.template.loader import render_to_string
 from django.utils.html import format_html
 
 from coordlab import floodgate, roster
@@ -69,8 +70,9 @@ RETRY_TOLERANCE_S = 0.05
 REFUSAL_NOTICE_EVERY_S = 0.5
 #: messages that may wait for a socket's handler before the socket counts as flooding
 MAX_BACKLOG = 64
-#: how often a student's socket checks that its classroom is still open to them (seconds)
-RECHECK_EVERY_S = 15.0
+#: how often a student's socket checks that its classroom is still open to them, and whether
+#: they may change its lab (seconds): two small queries, so 30 students cost 30 queries a second
+RECHECK_EVERY_S = 2.0
 
 # Close codes: a server under daphne (autobahn) may send 1000 or 3000-4999 only, so ours are
 # the HTTP status that means the same, plus 4000.
@@ -221,11 +223,12 @@ class LabConsumer(LabSocket):
         self.viewer = Viewer(self.base_send, direct)
         await self.runtime.join(self.lab_id, self.viewer)
         if access.role == "student":
-            self.recheck = asyncio.create_task(self.keep_checking())
+            self.recheck = asyncio.create_task(self.keep_checking(access.can_change))
 
-    async def keep_checking(self) -> None:
+    async def keep_checking(self, could_change: bool) -> None:
         """A student watches only while the classroom is open to them: once it is closed (or
-        they are removed from it), their socket is closed with the reason."""
+        they are removed from it), their socket is closed with the reason. When the instructor
+        hands them control, or takes it back, their page says so within a recheck."""
         assert self.person is not None
         while True:
             await asyncio.sleep(RECHECK_EVERY_S)
@@ -234,6 +237,10 @@ class LabConsumer(LabSocket):
                 await self.refuse(access.watch_refusal)
                 await self.close(code=CLOSE_NOT_ALLOWED)
                 return
+            if access.can_change != could_change:
+                could_change = access.can_change
+                await self.send(text_data=render_to_string("labs/partials/my_control.html",
+                                                           {"can_change": could_change, "oob": True}))
 
     async def release(self) -> None:
         if self.recheck is not None:

@@ -55,10 +55,15 @@ def test_a_lecture_watches_the_instructor_and_tries_it_itself(browser, page, ser
     expect(page.locator("#machine-z2")).to_have_attribute("data-state", "up")
     expect(page.locator("#lab-status")).to_have_attribute("data-playing", "true")
 
+    expect(grace.locator("#my-control")).to_have_attribute("data-can-change", "false")
     page.locator("#classroom-control input[value=named]").check()
     page.locator("#classroom-control input[name=names]").fill("Grace")
     page.locator("#classroom-control button").click()
     expect(page.locator("#classroom-control input[value=named]")).to_be_checked()
+    # the student's page says so live, without a reload; the other student's does not change
+    expect(grace.locator("#my-control")).to_have_attribute("data-can-change", "true", timeout=8000)
+    expect(grace.locator("#my-control")).to_contain_text("The instructor lets you change this lab")
+    expect(linus.locator("#my-control")).to_have_attribute("data-can-change", "false")
     grace.locator("#machine-z2 circle").click()
     expect(page.locator("#machine-z2")).to_have_attribute("data-state", "down")
     # everyone's timeline says who did it

@@ -131,7 +131,7 @@ async def test_a_handler_that_fails_answers_the_sender_and_keeps_the_socket(runt
     lab = await runtime.start_lab("network-basics")
     viewer = await connect(lab.id)
 
-    async def broken(lab_id, command):
+    async def broken(lab_id, command, by=""):
         raise RuntimeError("a bug")
 
     runtime.execute = broken
