@@ -93,7 +93,8 @@ async def open_sandbox(request: HttpRequest, start: Callable[[], Awaitable[Lab]]
     its network address already keeps as many labs as it may (then a page saying which limit)."""
     owner = await owner_token(request.session)
     address = address_of(request)
-    mine = [s.lab_id async for s in Sandbox.objects.filter(owner=owner).order_by("created_at")]
+    mine = [{"id": s.lab_id, "title": title_of(s.lab.scenario_slug)}
+            async for s in Sandbox.objects.filter(owner=owner).select_related("lab").order_by("created_at")]
     per_address = settings.COORDLAB_MAX_SANDBOXES_PER_ADDRESS
     if len(mine) >= MAX_SANDBOXES_PER_SESSION:
         return render(request, "too_many_labs.html", {"labs": mine, "limit": MAX_SANDBOXES_PER_SESSION,
@@ -104,6 +105,12 @@ async def open_sandbox(request: HttpRequest, start: Callable[[], Awaitable[Lab]]
     lab = await start()
     await Sandbox.objects.acreate(lab_id=lab.id, owner=owner, address=address)
     return redirect("lab", lab_id=lab.id)
+
+
+def title_of(slug: str) -> str:
+    """A scenario's title, as the catalog shows it (its slug, if it is no longer in the catalog)."""
+    scenario = registry.get(slug)
+    return scenario.title if scenario is not None else slug
 
 
 def address_of(request: HttpRequest) -> str:

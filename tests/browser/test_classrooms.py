@@ -130,6 +130,7 @@ def test_a_browser_keeps_a_few_labs_and_closes_one_to_open_another(browser, serv
     page.locator("#card-network-basics").get_by_role("button", name="Open lab").click()
     expect(page.locator("h1")).to_have_text("You already have 8 labs")
     expect(page.locator(".my-labs li")).to_have_count(8)
+    expect(page.locator(".my-labs li").first).to_contain_text("Network basics")  # its title, not only its id
     page.locator(".my-labs li").first.get_by_role("button", name="Close it").click()
     expect(page).to_have_url(server_url + "/")
     assert page.goto(opened[0]).status == 404, "a closed lab is gone"
