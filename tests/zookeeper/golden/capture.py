@@ -1706,13 +1706,24 @@ def l_close(c):
     th.join(15)
 
 
+NO_LEADER = {"error": "ensemble did not elect a leader within 90s"}
+
+
+def l_started(name):
+    """A fresh ensemble for one sample and its leader's sid, or (None, None) if it elected none."""
+    ens = LEnsemble(name)
+    leader = ens.start()
+    if not leader:
+        ens.stop()
+        return None, None
+    return ens, leader
+
+
 def l_writer_case(tag, i, freeze):
     """leader_kill (freeze=False) / leader_power_off (freeze=True)."""
-    ens = LEnsemble("%s-%d" % (tag, i))
-    L = ens.start()
-    if not L:
-        ens.stop()
-        return {"error": "ensemble did not elect a leader within 90s"}
+    ens, L = l_started("%s-%d" % (tag, i))
+    if ens is None:
+        return NO_LEADER
     F1, F2 = ens.followers()
     c = mk_client("%s%d" % (tag, i), ens.hosts([F1, F2, L]), timeout=10.0, randomize_hosts=False)
     states = l_listen(c)
@@ -1771,11 +1782,9 @@ def l_writer_case(tag, i, freeze):
 
 
 def l_both_followers_killed(i):
-    ens = LEnsemble("both_followers_killed-%d" % i)
-    L = ens.start()
-    if not L:
-        ens.stop()
-        return {"error": "ensemble did not elect a leader within 90s"}
+    ens, L = l_started("both_followers_killed-%d" % i)
+    if ens is None:
+        return NO_LEADER
     F1, F2 = ens.followers()
     c = mk_client("lbf%d" % i, ens.hosts([L]), timeout=10.0)
     states = l_listen(c)
@@ -1807,11 +1816,9 @@ def l_both_followers_killed(i):
 
 def l_client_server_case(tag, i, freeze):
     """client_server_killed (freeze=False) / client_server_power_off (True)."""
-    ens = LEnsemble("%s-%d" % (tag, i))
-    L = ens.start()
-    if not L:
-        ens.stop()
-        return {"error": "ensemble did not elect a leader within 90s"}
+    ens, L = l_started("%s-%d" % (tag, i))
+    if ens is None:
+        return NO_LEADER
     F, G = ens.followers()
     c = mk_client("%s%d" % (tag, i), ens.hosts([F, G, L]), timeout=10.0, randomize_hosts=False)
     b = mk_client("%s%d-B" % (tag, i), ens.hosts([L]), timeout=10.0)
