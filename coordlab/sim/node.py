@@ -29,7 +29,7 @@ def durable(default: Any = dataclasses.MISSING, default_factory: Any = dataclass
 
 KILLED = "killed"
 POWERED_OFF = "powered off"
-#: the message a killed process's host sends each peer that defines ``handle_connection_closed``
+#: the message a killed process's host sends each peer connected to it (``Node.connected_to``)
 CONNECTION_CLOSED = "ConnectionClosed"
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -77,16 +77,16 @@ class Node:
         a partition, a powered-off machine or a restart lost it: TCP would keep retrying and then
         break the connection, so a node that holds a connection may treat it as broken."""
 
+    def connected_to(self, peer: str) -> bool:
+        """Whether this machine holds a connection to ``peer`` (which then sends it a
+        ``ConnectionClosed`` if its process is killed). None by default."""
+        return False
+
     def fresh_after_crash(self) -> Node:
         """A copy that keeps only durable fields; volatile ones take their defaults."""
         kept = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                 if f.metadata.get("durable") and f.init}
         return type(self)(**kept)
-
-
-def handles(node: Node, kind: str) -> bool:
-    """Whether ``node`` has a handler for messages of ``kind``."""
-    return _lookup(type(node), handler_name(kind)) is not None
 
 
 def _lookup(cls: type, name: str) -> Callable[..., None] | None:

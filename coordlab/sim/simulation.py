@@ -17,7 +17,7 @@ from typing import Any
 
 from .codec import decode, encode, serializable
 from .network import Message, Network
-from .node import CONNECTION_CLOSED, KILLED, POWERED_OFF, Node, handles
+from .node import CONNECTION_CLOSED, KILLED, POWERED_OFF, Node
 from .trace import Trace
 
 
@@ -180,17 +180,17 @@ class Simulation:
 
     def crash(self, name: str) -> None:
         """Kill a node's process: volatile state and pending timers are lost, and its host closes
-        every connection at once. Each peer that keeps connections (``handle_connection_closed``)
+        every connection at once. Each peer that held one (``Node.connected_to``)
         gets a ``ConnectionClosed`` from it, one network delay later, as TCP reports a reset; one
         behind a cut link hears nothing. Messages sent to it later are refused at once."""
+        peers = [n.name for n in self.nodes.values() if n.alive and n.name != name and n.connected_to(name)]
         if not self._stop(name, KILLED):
             return
         self.trace(name, "crash", f"{name} was killed: its process died and lost everything not on disk. "
                    "Its connections close at once, so the machines connected to it notice right away.",
                    how=KILLED)
-        for peer in list(self.nodes.values()):
-            if peer.alive and peer.name != name and handles(peer, CONNECTION_CLOSED):
-                self.send(name, peer.name, CONNECTION_CLOSED)
+        for peer in peers:
+            self.send(name, peer, CONNECTION_CLOSED)
 
     def power_off(self, name: str) -> None:
         """Pull a node's plug (or freeze it): it loses what is not on disk, as a killed one does,

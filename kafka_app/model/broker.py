@@ -146,6 +146,11 @@ class Broker(ZkClient):
         super().undelivered(sim, message, refused)
         replica_fetcher.fetch_undelivered(self, sim, message, refused)
 
+    def connected_to(self, peer: str) -> bool:
+        """Its ZooKeeper session's server, and the brokers it fetches from as a follower."""
+        return super().connected_to(peer) or (peer[1:].isdigit() and peer.startswith("b")
+                                              and int(peer[1:]) in self.fetchers)
+
     def handle_connection_closed(self, sim: Simulation, message: Message) -> None:
         """A killed peer: its ZooKeeper server (the session moves on, as any client's), or a leader
         this broker fetches from (the fetch fails now and is tried again after the backoff)."""

@@ -80,6 +80,11 @@ class ClientNode(Node):
         if flight is not None:
             self.failed(sim, message.body["request"], flight, CONNECTION_FAILED)
 
+    def connected_to(self, peer: str) -> bool:
+        """``NetworkClient`` keeps a connection to each broker it has talked to."""
+        return peer in self.bootstrap or peer in (f"b{b}" for b in self.brokers) or any(
+            flight.broker == peer for flight in self.in_flight.values())
+
     def handle_connection_closed(self, sim: Simulation, message: Message) -> None:
         """A broker's process was killed: what it had not answered fails now (``NetworkClient``
         sees the disconnection), not after ``request_timeout_ms``."""

@@ -304,6 +304,9 @@ class ClassicQueue(Node):
             if sim.now - self.last_heard[consumer] > HEARTBEAT_TIMEOUT_MS:
                 self.drop(sim, consumer, "no heartbeat")
 
+    def connected_to(self, peer: str) -> bool:
+        return peer in self.consumers
+
     def handle_connection_closed(self, sim: Simulation, message: Message) -> None:
         """A consumer's process was killed: its connection closed, so it is dropped at once."""
         if message.src in self.consumers:
@@ -374,6 +377,9 @@ class QueueWorker(Node):
     def undelivered(self, sim: Simulation, message: Message, refused: bool) -> None:
         if message.dst == self.queue:
             self.reconnect(sim)
+
+    def connected_to(self, peer: str) -> bool:
+        return peer == self.queue
 
     def handle_connection_closed(self, sim: Simulation, message: Message) -> None:
         if message.src == self.queue:

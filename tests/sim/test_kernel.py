@@ -180,3 +180,57 @@ def test_duplicate_node_names_are_refused():
     sim = make_sim()
     with pytest.raises(ValueError):
         sim.add_node(Recorder(name="a"))
+
+
+@serializable
+@dataclass
+class Holder(Node):
+    """Holds a connection to ``to``; notes when it closes and which of its messages were lost how."""
+
+    to: str = durable("")
+    closed: list[tuple[int, str]] = field(default_factory=list)
+    lost: list[tuple[str, bool]] = field(default_factory=list)
+
+    def connected_to(self, peer: str) -> bool:
+        return peer == self.to
+
+    def handle_connection_closed(self, sim: Simulation, message: Message) -> None:
+        self.closed.append((sim.now, message.src))
+
+    def undelivered(self, sim: Simulation, message: Message, refused: bool) -> None:
+        self.lost.append((message.dst, refused))
+
+
+def holders() -> Simulation:
+    sim = make_sim(names=("server",), latency=10)
+    sim.add_node(Holder(name="linked", to="server"))
+    sim.add_node(Holder(name="stranger", to="elsewhere"))
+    return sim
+
+
+def test_a_killed_process_closes_its_connections_at_once_and_refuses_what_comes_later():
+    sim = holders()
+    sim.run_until(100)
+    sim.crash("server")
+    sim.send("linked", "server", "Ping", n=1)
+    sim.run_until(200)
+    assert sim.nodes["linked"].closed == [(110, "server")]  # one network delay after the kill
+    assert sim.nodes["stranger"].closed == []  # it held no connection to the server
+    assert sim.nodes["linked"].lost == [("server", True)]  # its host answers with a reset
+    assert sim.nodes["server"].failure == "killed"
+    assert [e.kind for e in sim.trace_log.events if e.node == "server"] == ["crash"]
+
+
+def test_a_powered_off_machine_falls_silent_and_a_cut_link_keeps_the_news_from_a_killed_ones_peer():
+    sim = holders()
+    sim.power_off("server")
+    sim.send("linked", "server", "Ping", n=1)
+    sim.run_until(100)
+    assert sim.nodes["linked"].closed == [] and sim.nodes["linked"].lost == [("server", False)]
+    assert sim.nodes["server"].failure == "powered off"
+    sim.restart("server")
+    assert sim.nodes["server"].failure == ""
+    sim.cut("server", "linked")
+    sim.crash("server")
+    sim.run_until(200)
+    assert sim.nodes["linked"].closed == []  # the reset was lost on the cut link

@@ -205,6 +205,9 @@ class ZkClient(Node):
         if self.retry_at == at and self.state == SUSPENDED:
             self.try_next_server(sim)
 
+    def connected_to(self, peer: str) -> bool:
+        return peer == self.server and self.state not in (LOST, CLOSED)
+
     def handle_connection_closed(self, sim: Simulation, message: Message) -> None:
         """The server's process was killed: its connection closed, so the client knows at once."""
         if message.src != self.server or self.state in (LOST, CLOSED) or self.retry_at >= 0:

@@ -229,6 +229,12 @@ class ZkServer(Node):
         if message.kind in ("Reply", "WatchEvent", "ConnectResponse"):
             self.close_client(sim, message.dst, f"a {message.kind} to it was lost")
 
+    def connected_to(self, peer: str) -> bool:
+        """Every server keeps connections to the others (elections, and leader to followers),
+        and one to each client connected or connecting to it."""
+        return peer in self.peers or peer in self.connections.values() or any(
+            client == peer for client, _, _ in self.connecting.values())
+
     def handle_connection_closed(self, sim: Simulation, message: Message) -> None:
         """A peer's process was killed and its connection to us closed (a TCP reset).
 
