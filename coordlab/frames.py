@@ -52,7 +52,13 @@ def lab_context(lab: Lab) -> dict[str, Any]:
 
 def page_context(lab: Lab) -> dict[str, Any]:
     context = {**lab_context(lab), "oob": False}
-    return {**context, "flights_now": flights_fragment(context.get("flights", []), oob=False)}
+    return {**context, "flights_now": flights_fragment(context.get("flights", []), oob=False),
+            "presenter_step": presenter_step(lab.scenario.explain)}
+
+
+def presenter_step(explain: tuple[str, ...]) -> str:
+    """The one line presenter mode shows under the picture: the explain panel's first "Try:"."""
+    return next((p for p in explain if p.startswith("Try:")), explain[0] if explain else "")
 
 
 #: names in a template's tags and variables, and the templates it includes by name

@@ -202,9 +202,11 @@ UNCLEAN = Toggle("unclean", "Allow unclean leader election", set_unclean, unclea
 
 
 def kafka(slug: str, title: str, build: Callable[[int], Simulation], promise: str, explain: tuple[str, ...],
-          toggles: tuple[Toggle, ...] = ()) -> Scenario:
+          toggles: tuple[Toggle, ...] = (), figure: str = "kafka-groups") -> Scenario:
+    """A Kafka scenario; ``figure``: the panel presenter mode shows beside the cluster and the badge."""
     return Scenario(slug=slug, title=title, kind="kafka", build=build, promise=promise, explain=explain,
-                    simplification=SIMPLIFIED, presets=PRESETS, toggles=toggles)
+                    simplification=SIMPLIFIED, presets=PRESETS, toggles=toggles,
+                    presenter=("kafka-cluster", "kafka-safety", figure))
 
 
 SCENARIOS = (
@@ -238,7 +240,8 @@ SCENARIOS = (
            "Try: publish with an empty key. The sticky partitioner sends a whole batch to one partition, then "
            "moves on: keyless records spread, with no order between partitions.",
            "Try: add partitions to chat (Topics). Keys now map modulo a bigger number, so some senders move to "
-           "another partition: their order across the change is no longer guaranteed.")),
+           "another partition: their order across the change is no longer guaranteed."),
+          figure="kafka-producers"),
     kafka("kafka-groups", "Consumer groups and rebalancing", build_groups,
           "Add consumers one by one, up to more than the partitions; kill one and watch its partitions move; "
           "watch lag grow and shrink.",
@@ -266,7 +269,7 @@ SCENARIOS = (
            "nothing is acknowledged, so nothing can be lost. Restart a broker and writes resume.",
            "Try: switch on unclean leader election, kill brokers so that only an out-of-sync replica is left, and "
            "restart it: it may become leader without the latest records. The safety badge names what was lost."),
-          toggles=(UNCLEAN,)),
+          toggles=(UNCLEAN,), figure="kafka-producers"),
     kafka("kafka-activity", "Activity tracking at 10x", build_activity,
           "Chat, reactions, submissions and logins flow into one topic; press 10x load and scale partitions and "
           "consumers to keep lag flat.",
@@ -298,5 +301,6 @@ SCENARIOS = (
            "values fade out; a tombstone (a null value) deletes its key, and is itself removed after "
            "delete.retention.ms (10 s).",
            "Try: change clicks' retention (Topics) to 60 s and watch the log grow; back to 10 s and old "
-           "segments go.")),
+           "segments go."),
+          figure="kafka-topics"),
 )

@@ -119,6 +119,7 @@ SCENARIOS = (
             "single point of failure. Restart T and writes come back.",
             "The next scenario replaces the tracker with ZooKeeper, which is several machines.",
         ),
+        presenter=("zk-ensemble", "zk-safety", "zk-metrics"),
         simplification="The tracker's answer is fixed (M1); a real one would have to learn it somehow.",
     ),
     Scenario(
@@ -136,6 +137,7 @@ SCENARIOS = (
             "Try: restart the old master. It finds the node taken and rejoins as a slave.",
             "Slow down to 0.1x and use Step to follow a failover message by message.",
     ),
+        presenter=("zk-ensemble", "zk-safety", "zk-metrics"),
         simplification=SIMPLIFIED, presets=(ISOLATE_LEADER,),
     ),
     Scenario(
@@ -151,6 +153,7 @@ SCENARIOS = (
             "leader and both M1 and M2 become master: split brain. The safety badge turns red and names both "
             "masters.",
     ),
+        presenter=("zk-ensemble", "zk-safety", "zk-ensemble"),
         simplification=SIMPLIFIED + " The unsafe switch does not exist in ZooKeeper: it is here to show why.",
         presets=(split(2), ISOLATE_LEADER), toggles=(HALF_QUORUM,),
     ),
@@ -165,6 +168,7 @@ SCENARIOS = (
             "the winner leads a new epoch.",
             "Try: pause, set 0.1x, and Step through the election one message at a time.",
     ),
+        presenter=("zk-ensemble", "zk-safety", "zk-ensemble"),
         simplification=SIMPLIFIED, presets=(ISOLATE_LEADER,),
     ),
     Scenario(
@@ -180,6 +184,7 @@ SCENARIOS = (
             "Try instead: kill the server C1 is connected to. C1 reconnects to another server within its timeout "
             "and keeps its session: suspended, then connected again, never expired.",
     ),
+        presenter=("zk-ensemble", "zk-safety", "zk-sessions"),
         simplification=SIMPLIFIED,
     ),
 )

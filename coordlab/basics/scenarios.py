@@ -34,6 +34,7 @@ SCENARIOS = (
             "From the inside, a dead machine and a cut network look the same: a timeout is only a guess.",
             "Try: cut a link one way (m1 → m2 only). m2 suspects m1, while m1 still trusts m2.",
         ),
+        presenter=("basics-network", "basics-beliefs", "basics-beliefs"),
         simplification="Real failure detectors adapt their timeout to the network; "
                        "here it is fixed at 3 s, and every machine has the same clock speed.",
         presets=(

@@ -51,6 +51,9 @@ class Scenario:
     presets: tuple[Preset, ...] = field(default=())
     toggles: tuple[Toggle, ...] = field(default=())
     seed: int = 1
+    #: what presenter mode keeps on one screen, by element id: the picture, the safety badge and
+    #: the one figure the scenario is about (the picture again if that figure is in it)
+    presenter: tuple[str, str, str] = ("", "", "")
 
     def preset(self, slug: str) -> Preset | None:
         return next((p for p in self.presets if p.slug == slug), None)

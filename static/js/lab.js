@@ -142,7 +142,62 @@
       send({command: "slower"});
     } else if (event.key === "?") {
       clickButton("btn-help");
+    } else if (event.key === "p" || event.key === "P") {
+      setPresenter(!presenting());
     }
+  });
+
+  // -- presenter mode ---------------------------------------------------------------
+  // The picture, the safety badge and the scenario's key figure (#lab's data-present, in that
+  // order) move onto one screen, in big type; the rest of the page stays below them. Frames
+  // still find each fragment by its id wherever it stands. This browser remembers the mode.
+  var PRESENTER_KEY = "coordlab.presenter";
+  var moved = [];
+
+  function presenting() { return document.body.classList.contains("presenter"); }
+
+  function setPresenter(on) {
+    var root = lab(), stage = document.getElementById("stage");
+    if (!root || !stage || on === presenting()) { return; }
+    if (on) {
+      var picture = stage.querySelector(".stage-picture"), side = stage.querySelector(".stage-side");
+      var step = document.getElementById("presenter-step");
+      (root.dataset.present || "").split(" ").forEach(function (id, index) {
+        var element = id && document.getElementById(id);
+        if (!element || stage.contains(element)) { return; }
+        var place = document.createComment("presenter: " + id);
+        element.parentNode.insertBefore(place, element);
+        moved.push([element, place]);
+        if (index === 0) { picture.insertBefore(element, step); } else { side.appendChild(element); }
+      });
+    } else {
+      moved.forEach(function (pair) { pair[1].parentNode.replaceChild(pair[0], pair[1]); });
+      moved = [];
+    }
+    stage.hidden = !on;
+    document.body.classList.toggle("presenter", on);
+    fitStage();
+    var button = document.getElementById("btn-presenter");
+    if (button) { button.setAttribute("aria-pressed", on ? "true" : "false"); }
+    try { window.localStorage.setItem(PRESENTER_KEY, on ? "on" : ""); } catch (e) { /* private mode */ }
+  }
+
+  // The stage takes the height left below the controls, so that nothing on it needs scrolling.
+  function fitStage() {
+    var stage = document.getElementById("stage");
+    if (!stage || stage.hidden) { return; }
+    var top = stage.getBoundingClientRect().top + window.scrollY;
+    stage.style.setProperty("--fit", Math.max(240, window.innerHeight - top - 12) + "px");
+  }
+
+  window.addEventListener("resize", fitStage);
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var button = document.getElementById("btn-presenter");
+    if (button) { button.addEventListener("click", function () { setPresenter(!presenting()); }); }
+    var remembered = "";
+    try { remembered = window.localStorage.getItem(PRESENTER_KEY) || ""; } catch (e) { /* private mode */ }
+    if (remembered === "on") { setPresenter(true); }
   });
 
   // -- a record's details, drawn when it is pointed at or focused ----------------

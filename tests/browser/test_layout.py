@@ -53,3 +53,37 @@ def test_usable_on_a_phone(browser, server_url, slug):
     page.locator("#btn-pause").click()
     expect(page.locator("#lab-status")).to_have_attribute("data-playing", "false")
     page.close()
+
+
+def lab_slugs() -> list[str]:
+    from coordlab.labs import registry
+
+    return [scenario.slug for kind in registry.kinds() for scenario in kind.scenarios]
+
+
+OUTSIDE = """ids => ids.map(id => [id, document.getElementById(id).getBoundingClientRect()])
+  .filter(([, box]) => box.left < 0 || box.top < 0 || box.right > innerWidth + 0.5 || box.bottom > innerHeight + 0.5
+          || !box.width || !box.height)
+  .map(([id, box]) => `${id}: ${[box.left, box.top, box.right, box.bottom].map(Math.round)}`)"""
+
+
+@pytest.mark.parametrize("slug", lab_slugs())
+def test_presenter_mode_fits_the_picture_the_badge_and_the_key_figure_on_a_projector(browser, server_url, slug):
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    open_lab(page, server_url, slug)
+    page.locator("#btn-presenter").click()
+    expect(page.locator("body")).to_have_class(re.compile(r"\bpresenter\b"))
+    expect(page.locator("#btn-presenter")).to_have_attribute("aria-pressed", "true")
+    page.locator("#btn-forward-5").click()  # (with what five seconds of play put in the panels)
+    expect(page.locator("#lab-timeline li").first).to_be_visible()
+    shown = page.locator("#lab").get_attribute("data-present").split()
+    assert len(shown) == 3 and page.evaluate(OUTSIDE, [*shown, "presenter-step"]) == []
+    assert page.evaluate("parseFloat(getComputedStyle(document.getElementById('presenter-step')).fontSize)") >= 18
+    page.reload()  # the browser remembers it
+    expect(page.locator("body")).to_have_class(re.compile(r"\bpresenter\b"))
+    expect(page.locator(f"#stage #{shown[0]}")).to_have_count(1)
+    page.keyboard.press("p")  # and the key turns it off: every panel back in its place
+    expect(page.locator("#stage")).to_be_hidden()
+    expect(page.locator(f"#stage #{shown[0]}")).to_have_count(0)
+    expect(page.locator(f"#{shown[0]}")).to_be_visible()
+    page.close()
