@@ -60,11 +60,20 @@
     return command;
   }
 
+  // A mouse or pen acts on pointerdown, at once; a finger on click, so that swiping a picture
+  // sideways on a phone kills nothing.
   document.addEventListener("pointerdown", function (event) {
-    if (event.button !== 0) { return; }
+    if (event.button !== 0 || event.pointerType === "touch") { return; }
     var target = event.target.closest("[data-command]");
     if (target && lab() && lab().contains(target)) {
       event.preventDefault();
+      send(machineCommand(target, event.shiftKey));
+    }
+  });
+  document.addEventListener("click", function (event) {
+    if (event.pointerType !== "touch") { return; }
+    var target = event.target.closest && event.target.closest("[data-command]");
+    if (target && lab() && lab().contains(target)) {
       send(machineCommand(target, event.shiftKey));
     }
   });
