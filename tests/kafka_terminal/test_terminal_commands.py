@@ -32,6 +32,9 @@ from kafka_app.terminal_client import (
 from tests.server import running_server, start_lab
 
 ROOT = Path(__file__).resolve().parents[2]
+#: how long a terminal command may take to print a line: a bound, not a speed target (starting
+#: Python and Django in a subprocess took over 10 s on this machine while other tests ran)
+WAIT_S = 30
 SLUG, TOPIC = "kafka-messenger", "messages"
 
 
@@ -97,7 +100,7 @@ def test_a_terminal_consumer_prints_what_a_terminal_producer_publishes_and_leave
     consumer = manage("kafka_consume", "--lab", lab, "--topic", TOPIC, "--group", group, "--server", server)
     try:
         out = Lines(consumer.stdout)
-        joined = out.wait_for(lambda line: "joins group" in line, 10)
+        joined = out.wait_for(lambda line: "joins group" in line, WAIT_S)
         member = joined.split()[0]
         assert member.startswith("terminal-") and group in joined
         # The lab's own messenger service publishes all the time: once the member prints a record,
@@ -115,7 +118,7 @@ def test_a_terminal_consumer_prints_what_a_terminal_producer_publishes_and_leave
         assert landed[0].endswith(f"key=alice value=hello {tag}")
         assert landed[1].endswith(f"key=bob value=hi: there {tag}")  # only the first separator splits
         for line in landed:  # the consumer prints the same partition and offset the producer was told
-            assert out.wait_for(lambda printed, line=line: printed == line, 10)
+            assert out.wait_for(lambda printed, line=line: printed == line, WAIT_S)
 
         consumer.send_signal(signal.SIGINT)
         assert consumer.wait(timeout=10) == 0, consumer.stderr.read()
@@ -135,7 +138,7 @@ def test_a_consumer_killed_without_a_goodbye_is_gone_from_the_lab(server):
     lab = start_lab(server, SLUG)
     consumer = manage("kafka_consume", "--lab", lab, "--topic", TOPIC, "--group", "billing", "--server", server)
     try:
-        member = Lines(consumer.stdout).wait_for(lambda line: "joins group" in line, 10).split()[0]
+        member = Lines(consumer.stdout).wait_for(lambda line: "joins group" in line, WAIT_S).split()[0]
     finally:
         consumer.kill()
         consumer.wait()
