@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 
-class SocketReader:
+class SocketReader(ABC):
     """Subclasses say what a message means in ``take``; ``start`` begins reading."""
 
     def __init__(self, socket: ClientConnection) -> None:
@@ -30,9 +31,9 @@ class SocketReader:
         self.task = asyncio.create_task(self._read())
         return self.task
 
+    @abstractmethod
     def take(self, data: bytes, received: float) -> bool:
         """Note one message (``received``: its wall-clock arrival); True if a waiter should look."""
-        raise NotImplementedError
 
     async def _read(self) -> None:
         recv = self.socket.recv

@@ -60,8 +60,10 @@ BEHIND = 0.9
 #: big simulation (an hour of Kafka traffic) is checkpointed less often instead of stuttering
 CHECKPOINT_SHARE = 0.05
 MAX_CHECKPOINT_EVERY_MS = 60_000
-#: the layout of ``Lab.state()``; a saved state of another format is not restored
-STATE_FORMAT = 1
+#: the layout of ``Lab.state()`` and of the models it snapshots; a saved state of another format
+#: is not restored (the lab starts again). 2: machines fail as killed or powered off, and the
+#: ZooKeeper client's periodic tick is gone, so a format-1 snapshot holds timers no node handles
+STATE_FORMAT = 2
 
 
 @dataclass(frozen=True)
