@@ -10,6 +10,8 @@ from zookeeper_app.model.story import AppServer, NaiveAppServer, PlainStorage, S
 
 TICK_MS = 500
 LATENCY_MS, JITTER_MS = 120, 40
+ENSEMBLE_UP_MS = 1600  # three servers elect, sync and serve within about 1.4 s of the lab's start
+STORAGE_BOOT_MS = 800  # from then on, one more storage machine is switched on every 0.8 s
 SIMPLIFIED = ("No ACLs, quotas or snapshot files; each server replays its whole log on restart. "
               "Timings are slowed down (tick 0.5 s, 120 ms per message) so you can watch them.")
 
@@ -80,12 +82,14 @@ def build_tracker(seed: int) -> Simulation:
 def build_master_election(seed: int) -> Simulation:
     ens = ensemble(seed, 3)
     hosts = ens.server_names
+    # The storage cluster is switched on once ZooKeeper serves, one machine after another, so
+    # their sessions spread over the servers as their connect strings say and M1 becomes master.
     for index in range(1, 6):
         ens.add(StorageMachine(name=f"M{index}", hosts=hosts[index % 3:] + hosts[:index % 3],
-                               timeout_ms=4000, address=f"M{index}"))
+                               timeout_ms=4000, address=f"M{index}", boot_at_ms=ENSEMBLE_UP_MS + STORAGE_BOOT_MS * (index - 1)))
     for index in range(1, 4):
         ens.add(AppServer(name=f"A{index}", hosts=hosts[index % 3:] + hosts[:index % 3], timeout_ms=4000,
-                          write_every_ms=1000))
+                          write_every_ms=1000, boot_at_ms=ENSEMBLE_UP_MS + STORAGE_BOOT_MS * index))
     return ens.sim
 
 
@@ -128,13 +132,16 @@ SCENARIOS = (
         promise="Storage machines race for an ephemeral /clusterx/master_ip; app servers watch it. "
                 "Kill the master and watch the hand-over.",
         explain=(
-            "M1–M5 each try to create the ephemeral node /clusterx/master_ip. One wins and is master; the others "
-            "are slaves and watch the node. A1–A3 read the master once, with a watch, cache it, and send their "
+            "Once ZooKeeper serves, the storage machines are switched on one by one, and each tries to create "
+            "the ephemeral node /clusterx/master_ip. M1 comes first and wins: it is master; the others are "
+            "slaves and watch the node. A1–A3 read the master once, with a watch, cache it, and send their "
             "writes straight to it.",
             "Try: kill the master. Its session still lives until its timeout (4 s): writes fail meanwhile. "
             "Then the leader expires the session, /clusterx/master_ip disappears, the slaves race, a new master "
             "wins, the app servers' watches fire and they switch. Writes resume.",
             "Try: restart the old master. It finds the node taken and rejoins as a slave.",
+            "Try: kill the master's ZooKeeper server instead (the sessions table says which). The connection "
+            "closes, so M1 moves its session to another server at once and stays master: nobody re-elects.",
             "Slow down to 0.1x and use Step to follow a failover message by message.",
     ),
         presenter=("zk-ensemble", "zk-safety", "zk-metrics"),

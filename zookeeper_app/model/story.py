@@ -35,10 +35,25 @@ MASTER = "/clusterx/master_ip"
 WRITE_TIMEOUT_MS = 1000
 
 
+def waits_for_boot(node: StorageMachine | AppServer, sim: Simulation) -> bool:
+    """At the lab's start, a story machine may be switched on later (``boot_at_ms``): one by one,
+    once the ensemble serves, as a storage cluster is started after its ZooKeeper. A restart
+    later in the lab boots at once."""
+    if sim.now >= node.boot_at_ms:
+        return False
+    sim.set_timer(node.name, "boot", node.boot_at_ms - sim.now)
+    return True
+
+
+def booted(node: StorageMachine | AppServer, sim: Simulation) -> None:
+    sim.trace(node.name, "boot", f"{node.name} is switched on and connects to ZooKeeper.")
+
+
 @serializable
 @dataclass
 class StorageMachine(ZkClient):
     address: str = durable("")
+    boot_at_ms: int = durable(0)  # switched on at this virtual time: a storage cluster boots once ZooKeeper serves
     role: str = "starting"  # starting → racing → master | slave; a master whose connection is suspended: unsure
     creating: int = 0
     watching: int = 0
@@ -46,6 +61,11 @@ class StorageMachine(ZkClient):
 
     def start(self, sim: Simulation) -> None:
         self.role = "starting"
+        if not waits_for_boot(self, sim):
+            self.connect(sim)
+
+    def on_boot(self, sim: Simulation) -> None:
+        booted(self, sim)
         self.connect(sim)
 
     def on_state(self, sim: Simulation, state: str) -> None:
@@ -131,6 +151,7 @@ class StorageMachine(ZkClient):
 @dataclass
 class AppServer(ZkClient):
     write_every_ms: int = durable(500)
+    boot_at_ms: int = durable(0)
     cached_master: str = ""
     reading: int = 0
     in_flight: dict[int, int] = field(default_factory=dict)  # write id → sent at
@@ -143,6 +164,14 @@ class AppServer(ZkClient):
     without_master_ms: int = 0
 
     def start(self, sim: Simulation) -> None:
+        if not waits_for_boot(self, sim):
+            self.switch_on(sim)
+
+    def on_boot(self, sim: Simulation) -> None:
+        booted(self, sim)
+        self.switch_on(sim)
+
+    def switch_on(self, sim: Simulation) -> None:
         self.connect(sim)
         sim.set_timer(self.name, "write", self.write_every_ms)
 
