@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT ?= 8000
 
-.PHONY: install db run lecture run-cluster test bench lint chromium clean
+.PHONY: install db run lecture run-cluster test bench screenshots lint chromium clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,10 @@ test: install chromium
 
 bench: install
 	$(BIN)/python -m bench
+
+# Every lab in presenter mode and on a phone, for the README (docs/screens/).
+screenshots: install chromium
+	$(BIN)/python docs/screenshots.py
 
 lint: install
 	$(BIN)/ruff check .
