@@ -85,8 +85,8 @@ def build_master_election(seed: int) -> Simulation:
     # The storage cluster is switched on once ZooKeeper serves, one machine after another, so
     # their sessions spread over the servers as their connect strings say and M1 becomes master.
     for index in range(1, 6):
-        ens.add(StorageMachine(name=f"M{index}", hosts=hosts[index % 3:] + hosts[:index % 3],
-                               timeout_ms=4000, address=f"M{index}", boot_at_ms=ENSEMBLE_UP_MS + STORAGE_BOOT_MS * (index - 1)))
+        ens.add(StorageMachine(name=f"M{index}", hosts=hosts[index % 3:] + hosts[:index % 3], timeout_ms=4000,
+                               address=f"M{index}", boot_at_ms=ENSEMBLE_UP_MS + STORAGE_BOOT_MS * (index - 1)))
     for index in range(1, 4):
         ens.add(AppServer(name=f"A{index}", hosts=hosts[index % 3:] + hosts[:index % 3], timeout_ms=4000,
                           write_every_ms=1000, boot_at_ms=ENSEMBLE_UP_MS + STORAGE_BOOT_MS * index))
