@@ -94,12 +94,29 @@ PICTURE_TEXT_UNDER_12PX = SMALLEST_TEXT.replace("const el of document.querySelec
                                                 ).replace("if (size < 14)", "if (size < 12)")
 
 
+TAP_TARGETS_UNDER_44PX = """() => {
+  const seen = el => el.getClientRects().length && getComputedStyle(el).visibility !== 'hidden';
+  const small = [];
+  for (const el of document.querySelectorAll('button, select, input:not([type=hidden]), summary, .machine')) {
+    const label = el.type === 'checkbox' && el.closest('label');  // (a checkbox's label takes the tap)
+    const box = (label || el).getBoundingClientRect();
+    if (seen(el) && (box.height < 43.5 || box.width < 43.5)) small.push(`${el.id || el.tagName}: ${Math.round(box.width)}x${Math.round(box.height)}`);
+  }
+  for (const hit of document.querySelectorAll('.link .hit')) {
+    const width = parseFloat(getComputedStyle(hit).strokeWidth) * hit.getScreenCTM().a;
+    if (width < 43.5) small.push(`${hit.parentNode.id}: ${Math.round(width)} px wide`);
+  }
+  return small;
+}"""
+
+
 @pytest.mark.parametrize("slug", lab_slugs())
 def test_every_picture_is_readable_on_a_phone_and_a_swipe_kills_nothing(browser, server_url, slug):
     page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     open_lab(page, server_url, slug)
     page.locator("#btn-pause").click()
     assert page.evaluate(PICTURE_TEXT_UNDER_12PX) == []
+    assert page.evaluate(TAP_TARGETS_UNDER_44PX) == [], "a fingertip needs 44 px"
     assert page.evaluate("document.documentElement.scrollWidth") <= 390, "the picture scrolls in its box, not the page"
     picture = page.locator(".network").first
     assert picture.evaluate("box => box.scrollWidth > box.clientWidth"), "the picture is wider than the phone"
