@@ -49,6 +49,7 @@ MAX_CHECKPOINTS = 240
 MAX_CHECKPOINT_BYTES = 24 * 1024 * 1024
 #: events run between two looks at the wall clock when a deadline is given
 EVENTS_PER_SLICE = 20
+STEP_TIMERS = 1000  # a step runs at most this many timers to reach a message
 #: the commands that move a lab's clock (the ``do_`` methods); every other command changes the
 #: simulation and is logged (``coordlab.labs.changes``)
 CONTROLS = ("play", "pause", "speed", "faster", "slower", "step", "forward", "seek", "reset")
@@ -423,14 +424,22 @@ class Lab:
         return self.do_speed(slower[-1] if slower else self.speed)
 
     def do_step(self) -> str:
+        """Run to the next message that reaches a machine: the timers due before it go off on the
+        way (a step that only shows a timer going off teaches nothing), at most ``STEP_TIMERS``."""
         self.playing = False
         self._branch_if_rewound()
-        description = self._describe_next_event()
-        if description is None:
+        timers = 0
+        while (next_event := self._describe_next_event()) is not None:
+            description, is_message = next_event
+            self.sim.step()
+            self.horizon = max(self.horizon, self.sim.now)
+            if is_message or timers == STEP_TIMERS:
+                break
+            timers += 1
+        else:
             return "Nothing is scheduled: there is no next event."
-        self.sim.step()
-        self.horizon = max(self.horizon, self.sim.now)
-        return f"Stepped to {self.sim.now / 1000:.3f} s: {description}."
+        return f"Stepped to {self.sim.now / 1000:.3f} s: {description}" + (
+            f" (after {timers} timer{'s' if timers > 1 else ''} went off)." if timers else ".")
 
     def do_forward(self, seconds: int, deadline: float | None = None) -> str:
         self._branch_if_rewound()
@@ -618,15 +627,16 @@ class Lab:
 
     # -- describing ---------------------------------------------------------------
 
-    def _describe_next_event(self) -> str | None:
+    def _describe_next_event(self) -> tuple[str, bool] | None:
+        """What the next event is, and whether it is a message reaching a machine."""
         if not self.sim.queue:
             return None
         _, _, event = self.sim.queue[0]
         message_id = getattr(event, "message_id", None)
         if message_id is not None:
             message = self.sim.network.in_flight[message_id]
-            return f"a {message.kind} from {message.src} reaches {message.dst}"
-        return f"{event.node}'s {event.name} timer goes off"
+            return f"a {message.kind} from {message.src} reaches {message.dst}", True
+        return f"{event.node}'s {event.name} timer goes off", False
 
 
 def snapshot_text(frozen: bytes) -> str:

@@ -100,7 +100,8 @@ TAP_TARGETS_UNDER_44PX = """() => {
   for (const el of document.querySelectorAll('button, select, input:not([type=hidden]), summary, .machine')) {
     const label = el.type === 'checkbox' && el.closest('label');  // (a checkbox's label takes the tap)
     const box = (label || el).getBoundingClientRect();
-    if (seen(el) && (box.height < 43.5 || box.width < 43.5)) small.push(`${el.id || el.tagName}: ${Math.round(box.width)}x${Math.round(box.height)}`);
+    if (seen(el) && (box.height < 43.5 || box.width < 43.5))
+      small.push(`${el.id || el.tagName}: ${Math.round(box.width)}x${Math.round(box.height)}`);
   }
   for (const hit of document.querySelectorAll('.link .hit')) {
     const width = parseFloat(getComputedStyle(hit).strokeWidth) * hit.getScreenCTM().a;

@@ -167,6 +167,29 @@ def test_the_console_runs_zookeeper_commands_with_real_error_names_and_watches(p
     expect(page.locator("#lab-timeline")).to_contain_text("Your watch fired: CHANGED on /hello.")
 
 
+def test_step_reaches_the_next_message_so_a_few_presses_show_the_first_vote(page, server_url):
+    """After a kill, Step walks message by message (timers go off on the way, unshown): the
+    pings in flight, the closed connections, then the first election vote."""
+    open_lab(page, server_url, "leader-election")
+    forward(page, 5)
+    page.locator("#speed").select_option("0.1")
+    leader = page.locator('.zk-server[data-role="leading"]').get_attribute("id").removeprefix("machine-")
+    page.locator(f"#machine-{leader} circle").click()
+    expect(page.locator(f"#machine-{leader}")).to_have_attribute("data-state", "down")
+    notice = page.locator("#lab-notice")
+    seen = []
+    for _ in range(20):
+        page.evaluate("document.getElementById('lab-notice').textContent = ''")
+        page.locator("#btn-step").click()
+        expect(notice).to_contain_text(re.compile(r"Stepped to [\d.]+ s: a \w+ from \w+ reaches \w+"))
+        seen.append(notice.inner_text())
+        if "a Notification from" in seen[-1]:
+            break
+    assert "a Notification from" in seen[-1], seen
+    assert not any("timer goes off" in line for line in seen), seen
+    expect(page.locator("#lab-status")).to_have_attribute("data-playing", "false")
+
+
 def step_until_the_clock_moves(page):
     """Press Step until virtual time moves (two events may share a millisecond: a killed
     leader's followers hear its connection close at the same moment)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from itertools import pairwise
 
@@ -35,14 +36,20 @@ def test_a_new_lab_plays_at_1x_and_advances_by_wall_time_times_speed():
     assert lab.now == 2_283  # fractions of a millisecond carry over
 
 
-def test_paused_lab_does_not_move_and_step_runs_one_event():
+def test_paused_lab_does_not_move_and_step_runs_to_the_next_message():
+    """Step reaches a message arriving at a machine; the timers due before it go off on the way."""
     lab = make_lab()
     do(lab, command="pause")
     assert not lab.advance(1_000) and lab.now == 0
-    processed = lab.sim.processed
-    message = do(lab, command="step")
-    assert lab.sim.processed == processed + 1
-    assert message.startswith("Stepped to") and "timer goes off" in message
+    for _ in range(3):
+        processed = lab.sim.processed
+        message = do(lab, command="step")
+        ran = lab.sim.processed - processed
+        assert re.fullmatch(r"Stepped to \d+\.\d{3} s: a \w+ from \w+ reaches \w+"
+                            r"( \(after \d+ timers? went off\))?\.", message), message
+        after = re.search(r"after (\d+) timer", message)
+        assert ran == 1 + (int(after.group(1)) if after else 0)
+    assert lab.now > 0 and not lab.playing
 
 
 def test_forward_jumps_and_keeps_checkpoints():
