@@ -256,10 +256,15 @@ def kafka_replication(lab: Lab) -> None:
 
 
 def kafka_activity(lab: Lab) -> None:
+    """Flat as the model's own test has it: after scaling, lag grows far slower than it did
+    under the 10x load alone (keys by user load some partitions more than others)."""
     page = lab.page
     page.locator("#toggle-ten-x").click()
     expect(page.locator("#toggle-ten-x")).to_have_attribute("data-state", "on")
-    lab.until(attribute_at_least("#group-activity-db", "data-lag", 200), 5)
+    lag = lab.number("#group-activity-db", "data-lag")
+    lab.after(10)
+    grown_alone = lab.number("#group-activity-db", "data-lag") - lag
+    assert grown_alone > 500, grown_alone  # 100 records/s arrive, 15/s are read
     form = page.locator("#add-partitions")
     form.locator("input[name=topic]").fill("activity")
     form.locator("input[name=partitions]").fill("8")
@@ -267,13 +272,14 @@ def kafka_activity(lab: Lab) -> None:
     for count in range(2, 9):
         page.locator("#add-consumer-activity-db").click()
         expect(page.locator("#group-activity-db")).to_have_attribute("data-members", str(count))
-    lab.expect(page.locator("#group-activity-db"), 30).to_have_attribute("data-state", "stable")
     for n in range(1, 9):
         lab.expect(page.locator(f"#member-activity-db-{n}"), 30).to_have_attribute("data-partitions", "1")
-    lab.after(5)
-    peak = lab.number("#group-activity-db", "data-lag")
+    lab.expect(page.locator("#group-activity-db"), 30).to_have_attribute("data-state", "stable")
+    lab.after(15)  # the members catch up with what piled up while the group rebalanced
+    lag = lab.number("#group-activity-db", "data-lag")
     lab.after(10)
-    assert lab.number("#group-activity-db", "data-lag") <= peak, "lag is flat or falling"
+    grown = lab.number("#group-activity-db", "data-lag") - lag
+    assert grown < grown_alone / 4, (grown_alone, grown)
 
 
 def kafka_bookings(lab: Lab) -> None:
