@@ -172,7 +172,7 @@ def test_step_reaches_the_next_message_so_a_few_presses_show_the_first_vote(page
     pings in flight, the closed connections, then the first election vote."""
     open_lab(page, server_url, "leader-election")
     forward(page, 5)
-    page.locator("#speed").select_option("0.1")
+    page.locator("#speed").select_option(label="0.1x")
     leader = page.locator('.zk-server[data-role="leading"]').get_attribute("id").removeprefix("machine-")
     page.locator(f"#machine-{leader} circle").click()
     expect(page.locator(f"#machine-{leader}")).to_have_attribute("data-state", "down")
@@ -211,7 +211,7 @@ def test_two_viewers_stay_in_step_through_a_slow_failover(browser, page, server_
     expect(other.locator("#connection")).to_have_text("live")
     leader = page.locator('.zk-server[data-role="leading"]').get_attribute("id")
     page.locator(f"#{leader} circle").click()
-    page.locator("#speed").select_option("0.1")
+    page.locator("#speed").select_option(label="0.1x")
     expect(other.locator("#lab-status")).to_have_attribute("data-speed", "0.1")
     page.locator("#btn-pause").click()
     expect(other.locator("#lab-status")).to_have_attribute("data-playing", "false")
