@@ -248,6 +248,10 @@
       if (node.classList && node.classList.contains("flights")) { return false; }
       return !(next && next.hasAttribute && next.hasAttribute("data-shell"));
     };
+    // a <details> the viewer opened or closed (a znode's stat, a panel) stays so when a frame updates it
+    Idiomorph.defaults.callbacks.beforeAttributeUpdated = function (name, node) {
+      return !(name === "open" && node.tagName === "DETAILS");
+    };
     // a record's details, drawn here, stay while a frame updates its partition
     Idiomorph.defaults.callbacks.beforeNodeRemoved = function (node) {
       return !(node.classList && node.classList.contains("record-details"));
