@@ -27,7 +27,7 @@ def slugs() -> list[str]:
     django.setup()
     from coordlab.labs import registry
 
-    return [scenario.slug for kind in registry.kinds() for scenario in kind.scenarios]
+    return list(registry.scenarios())
 
 
 def open_played_lab(page: Page, base: str, slug: str) -> None:

@@ -37,9 +37,9 @@ def check_console(sim: Simulation, args: dict[str, Any]) -> tuple[dict[str, Any]
         raise CommandError("This lab has no console.")
     if args["op"] not in OPS:
         raise CommandError(f"Unknown operation '{args['op']}' (try: {', '.join(OPS)}).")
-    if args["client"] not in console_senders(sim):
-        raise CommandError(f"'{args['client']}' is not a ZooKeeper client of this lab "
-                           f"(clients: {', '.join(console_senders(sim))}).")
+    senders = console_senders(sim)
+    if args["client"] not in senders:
+        raise CommandError(f"'{args['client']}' is not a ZooKeeper client of this lab (clients: {', '.join(senders)}).")
     if not sim.nodes[args["client"]].alive:
         raise CommandError(f"{args['client']} is down: restart it first.")
     logged = dict(args)

@@ -49,7 +49,8 @@ MAX_CHECKPOINTS = 240
 MAX_CHECKPOINT_BYTES = 24 * 1024 * 1024
 #: events run between two looks at the wall clock when a deadline is given
 EVENTS_PER_SLICE = 20
-STEP_TIMERS = 1000  # a step runs at most this many timers to reach a message
+#: how many timers a step runs at most on its way to the next message
+STEP_TIMERS = 1000
 #: the commands that move a lab's clock (the ``do_`` methods); every other command changes the
 #: simulation and is logged (``coordlab.labs.changes``)
 CONTROLS = ("play", "pause", "speed", "faster", "slower", "step", "forward", "seek", "reset")

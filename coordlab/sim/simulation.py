@@ -183,9 +183,9 @@ class Simulation:
         every connection at once. Each peer that held one (``Node.connected_to``)
         gets a ``ConnectionClosed`` from it, one network delay later, as TCP reports a reset; one
         behind a cut link hears nothing. Messages sent to it later are refused at once."""
-        peers = [n.name for n in self.nodes.values() if n.alive and n.name != name and n.connected_to(name)]
         if not self._stop(name, KILLED):
             return
+        peers = [n.name for n in self.nodes.values() if n.alive and n.connected_to(name)]
         self.trace(name, "crash", f"{name} was killed: its process died and lost everything not on disk. "
                    "Its connections close at once, so the machines connected to it notice right away.",
                    how=KILLED)

@@ -48,6 +48,7 @@ from . import coordinator, log_manager, registration, replica_fetcher, replica_m
 from .config import TopicConfig, parse_topic_config
 from .errors import InvalidConfigurationError, KafkaError
 from .log import LogConfig, PartitionLog
+from .protocol import broker_name
 from .replica_fetcher import Fetcher
 from .replica_manager import DelayedProduce, HostedPartition, ParkedFetch
 from .settings import BrokerSettings
@@ -148,8 +149,7 @@ class Broker(ZkClient):
 
     def connected_to(self, peer: str) -> bool:
         """Its ZooKeeper session's server, and the brokers it fetches from as a follower."""
-        return super().connected_to(peer) or (peer[1:].isdigit() and peer.startswith("b")
-                                              and int(peer[1:]) in self.fetchers)
+        return super().connected_to(peer) or peer in (broker_name(leader) for leader in self.fetchers)
 
     def handle_connection_closed(self, sim: Simulation, message: Message) -> None:
         """A killed peer: its ZooKeeper server (the session moves on, as any client's), or a leader

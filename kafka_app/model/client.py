@@ -18,6 +18,8 @@ from typing import Any
 
 from coordlab.sim import Message, Node, Simulation, durable, serializable
 
+from .protocol import broker_name
+
 CONNECTION_FAILED = -2  # not a protocol code: the request never got an answer
 NETWORK_EXCEPTION = 13  # what a request fails with when its connection closes before the answer
 
@@ -82,7 +84,7 @@ class ClientNode(Node):
 
     def connected_to(self, peer: str) -> bool:
         """``NetworkClient`` keeps a connection to each broker it has talked to."""
-        return peer in self.bootstrap or peer in (f"b{b}" for b in self.brokers) or any(
+        return peer in self.bootstrap or peer in (broker_name(b) for b in self.brokers) or any(
             flight.broker == peer for flight in self.in_flight.values())
 
     def handle_connection_closed(self, sim: Simulation, message: Message) -> None:
@@ -118,7 +120,7 @@ class ClientNode(Node):
 
     def any_broker(self) -> str:
         """The next broker to ask, in turn: known live brokers, else the bootstrap list."""
-        candidates = [f"b{b}" for b in self.brokers] or self.bootstrap
+        candidates = [broker_name(b) for b in self.brokers] or self.bootstrap
         self.metadata_turn += 1
         return candidates[self.metadata_turn % len(candidates)]
 

@@ -80,15 +80,12 @@ def fetch_undelivered(b: Broker, sim: Simulation, message: Message, refused: boo
 def leader_closed(b: Broker, sim: Simulation, name: str) -> None:
     """The leader's process was killed while a ``Fetch`` waited there: it fails at once
     (the fetcher thread sees the disconnection) and is tried again after the backoff."""
-    if not (name.startswith("b") and name[1:].isdigit()):
-        return  # (not a broker: its ZooKeeper server, or a client)
-    leader = broker_id_of(name)
-    fetcher = b.fetchers.get(leader)
-    if fetcher is not None and fetcher.in_flight:
-        fetcher.in_flight = 0
-        sim.trace(b.name, "fetcher_disconnected", f"{b.name}'s connection to its leader {name} closed: "
-                  "its fetch fails at once.", leader=leader)
-        sim.set_timer(b.name, "fetch_again", b.settings.replica_fetch_backoff_ms, leader=leader)
+    for leader, fetcher in b.fetchers.items():  # (``name`` may be no broker: its ZooKeeper server)
+        if broker_name(leader) == name and fetcher.in_flight:
+            fetcher.in_flight = 0
+            sim.trace(b.name, "fetcher_disconnected", f"{b.name}'s connection to its leader {name} closed: "
+                      "its fetch fails at once.", leader=leader)
+            sim.set_timer(b.name, "fetch_again", b.settings.replica_fetch_backoff_ms, leader=leader)
 
 
 def fetch_response(b: Broker, sim: Simulation, message: Message) -> None:

@@ -62,20 +62,21 @@
 
   // A mouse or pen acts on pointerdown, at once; a finger on click, so that swiping a picture
   // sideways on a phone kills nothing.
+  function commandTarget(event) {
+    var target = event.target.closest && event.target.closest("[data-command]");
+    return target && lab() && lab().contains(target) ? target : null;
+  }
+
   document.addEventListener("pointerdown", function (event) {
-    if (event.button !== 0 || event.pointerType === "touch") { return; }
-    var target = event.target.closest("[data-command]");
-    if (target && lab() && lab().contains(target)) {
+    var target = event.button === 0 && event.pointerType !== "touch" && commandTarget(event);
+    if (target) {
       event.preventDefault();
       send(machineCommand(target, event.shiftKey));
     }
   });
   document.addEventListener("click", function (event) {
-    if (event.pointerType !== "touch") { return; }
-    var target = event.target.closest && event.target.closest("[data-command]");
-    if (target && lab() && lab().contains(target)) {
-      send(machineCommand(target, event.shiftKey));
-    }
+    var target = event.pointerType === "touch" && commandTarget(event);
+    if (target) { send(machineCommand(target, event.shiftKey)); }
   });
 
   var seek = null;
@@ -130,10 +131,10 @@
     if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || event.ctrlKey || event.metaKey || event.altKey) {
       return;
     }
-    var commandTarget = event.target.closest && event.target.closest("[data-command]");
-    if (commandTarget && event.key === "Enter") {
+    var target = event.key === "Enter" && commandTarget(event);
+    if (target) {
       event.preventDefault();
-      send(machineCommand(commandTarget, event.shiftKey));
+      send(machineCommand(target, event.shiftKey));
       return;
     }
     // Space is always play/pause, even on a focused button (a presenter's

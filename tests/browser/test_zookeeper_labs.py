@@ -173,16 +173,13 @@ def test_step_reaches_the_next_message_so_a_few_presses_show_the_first_vote(page
     open_lab(page, server_url, "leader-election")
     forward(page, 5)
     page.locator("#speed").select_option(label="0.1x")
-    leader = page.locator('.zk-server[data-role="leading"]').get_attribute("id").removeprefix("machine-")
+    leader = leader_name(page)
     page.locator(f"#machine-{leader} circle").click()
     expect(page.locator(f"#machine-{leader}")).to_have_attribute("data-state", "down")
-    notice = page.locator("#lab-notice")
     seen = []
     for _ in range(20):
-        page.evaluate("document.getElementById('lab-notice').textContent = ''")
-        page.locator("#btn-step").click()
-        expect(notice).to_contain_text(re.compile(r"Stepped to [\d.]+ s: a \w+ from \w+ reaches \w+"))
-        seen.append(notice.inner_text())
+        seen.append(press_step(page))
+        assert re.match(r"Stepped to [\d.]+ s: a \w+ from \w+ reaches \w+", seen[-1]), seen[-1]
         if "a Notification from" in seen[-1]:
             break
     assert "a Notification from" in seen[-1], seen
@@ -190,19 +187,26 @@ def test_step_reaches_the_next_message_so_a_few_presses_show_the_first_vote(page
     expect(page.locator("#lab-status")).to_have_attribute("data-playing", "false")
 
 
+def press_step(page):
+    """Press Step; the notice it answers with, once the frame of the moment it names came (the
+    frame may arrive after the notice)."""
+    notice = page.locator("#lab-notice")
+    page.evaluate("document.getElementById('lab-notice').textContent = ''")
+    page.locator("#btn-step").click()
+    expect(notice).to_contain_text("Stepped to")
+    said = notice.inner_text()
+    stepped_to = round(float(re.search(r"Stepped to ([\d.]+) s", said).group(1)) * 1000)
+    expect(page.locator("#lab-status")).to_have_attribute("data-now", str(stepped_to))
+    return said
+
+
 def step_until_the_clock_moves(page):
     """Press Step until virtual time moves (two events may share a millisecond: a killed
     leader's followers hear its connection close at the same moment)."""
     now = page.locator("#lab-status").get_attribute("data-now")
     for _ in range(20):
-        page.evaluate("document.getElementById('lab-notice').textContent = ''")
-        page.locator("#btn-step").click()
-        notice = page.locator("#lab-notice")
-        expect(notice).to_contain_text("Stepped to")
-        # the frame that shows the step may come after the notice: wait for the time it names
-        stepped_to = str(round(float(re.search(r"Stepped to ([\d.]+) s", notice.inner_text()).group(1)) * 1000))
-        expect(page.locator("#lab-status")).to_have_attribute("data-now", stepped_to)
-        if stepped_to != now:
+        press_step(page)
+        if page.locator("#lab-status").get_attribute("data-now") != now:
             return
     raise AssertionError("20 steps and the clock did not move")
 
@@ -245,7 +249,7 @@ def test_the_znode_tree_shows_stats_flashes_changes_and_can_be_seen_from_a_laggi
     expect(stat).to_be_visible()  # a frame that changed the tree left the opened stat open
     # a follower cut off from the leader keeps an older tree, and the switch shows it (not the
     # follower the console's own session is on, since its writes must still reach the leader)
-    leader = page.locator('.zk-server[data-role="leading"]').get_attribute("id").removeprefix("machine-")
+    leader = leader_name(page)
     mine = page.locator('#zk-sessions tr[data-client="you"] td').nth(2).inner_text()
     followers = page.locator('.zk-server[data-role="following"]')
     follower = next(name for name in (followers.nth(i).get_attribute("id").removeprefix("machine-")

@@ -31,12 +31,15 @@ facade reads ``replies`` and ``events``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coordlab.sim import Message, Node, Simulation, durable, serializable
 
 from .codes import Code
 from .service import PING_XID
+
+if TYPE_CHECKING:
+    from .console import ConsoleClient
 
 # which client-side registrations an event consumes (ZKWatchManager.materialize)
 CLEARS = {"CREATED": ("data", "exist"), "CHANGED": ("data", "exist"),
@@ -73,7 +76,6 @@ class ZkClient(Node):
     negotiated_ms: int = 0
     server: str = ""
     host_index: int = -1
-    connecting_since: int = 0
     tries: int = 0  # connection attempts since the last connection
     attempt: int = 0  # every connection attempt's number
     retry_delay: float = RETRY_DELAY_MS
@@ -81,7 +83,6 @@ class ZkClient(Node):
     wake_at: int = -1  # when the connection loop next wakes with nothing read (to ping, or give up)
     ping_outstanding: bool = False
     last_zxid: int = 0
-    last_heard: int = 0
     last_sent: int = 0
     next_xid: int = 1
     pending: dict[int, Pending] = field(default_factory=dict)
@@ -127,12 +128,14 @@ class ZkClient(Node):
         op = self.console_xids.pop(xid, None)
         if op is None:
             self.on_reply(sim, xid, code, result)
-            return
-        from .console import console_client  # (console.py builds on this module)
-
-        console = console_client(sim)
-        if console is not None:
+        elif (console := self.console(sim)) is not None:
             console.answered(sim, self.name, op, code, result)
+
+    def console(self, sim: Simulation) -> ConsoleClient | None:
+        """The lab's console, which may send requests as us (console.py builds on this module)."""
+        from .console import console_client
+
+        return console_client(sim)
 
     # -- hooks for subclasses ---------------------------------------------------------------
 
@@ -166,7 +169,6 @@ class ZkClient(Node):
         self.attempt += 1
         self.host_index = (self.host_index + 1) % len(self.hosts)
         self.server = self.hosts[self.host_index]
-        self.connecting_since = sim.now
         password = self.password if self.session else 0
         sim.send(self.name, self.server, "ConnectRequest", session=self.session, password=password,
                  timeout_ms=self.timeout_ms, last_zxid=self.last_zxid)
@@ -210,21 +212,21 @@ class ZkClient(Node):
 
     def handle_connection_closed(self, sim: Simulation, message: Message) -> None:
         """The server's process was killed: its connection closed, so the client knows at once."""
-        if message.src != self.server or self.state in (LOST, CLOSED) or self.retry_at >= 0:
-            return
-        if self.state == CONNECTED:
-            self.lose_connection(sim, "the connection closed")
-        else:
-            self.try_next_server(sim)
+        self.server_gone(sim, message.src, "the connection closed", connecting=True)
 
     def undelivered(self, sim: Simulation, message: Message, refused: bool) -> None:
         """A refused connection (the server's process is down) fails at once; anything else lost
         on the way is noticed by the timeouts."""
-        if not refused or message.dst != self.server or self.state in (LOST, CLOSED) or self.retry_at >= 0:
+        if refused:
+            self.server_gone(sim, message.dst, "connection refused", connecting=message.kind == "ConnectRequest")
+
+    def server_gone(self, sim: Simulation, server: str, reason: str, connecting: bool) -> None:
+        """``server``'s process is gone: leave it now, connected or (``connecting``) trying it."""
+        if server != self.server or self.state in (LOST, CLOSED) or self.retry_at >= 0:
             return
         if self.state == CONNECTED:
-            self.lose_connection(sim, "connection refused")
-        elif message.kind == "ConnectRequest":
+            self.lose_connection(sim, reason)
+        elif connecting:
             self.try_next_server(sim)
 
     def lose_connection(self, sim: Simulation, reason: str) -> None:
@@ -265,7 +267,7 @@ class ZkClient(Node):
         first = self.session == 0
         self.tries, self.retry_delay = 0, RETRY_DELAY_MS
         self.session, self.password, self.negotiated_ms = body["session"], body["password"], body["timeout_ms"]
-        self.last_heard = self.last_sent = sim.now
+        self.last_sent = sim.now
         sim.trace(self.name, "connected",
                   f"{self.name} {'opened session' if first else 'resumed session'} {hex(self.session)} "
                   f"on {self.server} (timeout {self.negotiated_ms / 1000:g} s).",
@@ -283,7 +285,6 @@ class ZkClient(Node):
         if message.src != self.server:
             return
         body = message.body
-        self.last_heard = sim.now
         if body["xid"] == PING_XID:
             self.ping_outstanding = False
         self.last_zxid = max(self.last_zxid, body["zxid"])
@@ -330,11 +331,8 @@ class ZkClient(Node):
         for kind in registered:
             self.watched[kind].remove(path)
         if path in self.console_watches:
-            from .console import console_client  # (console.py builds on this module)
-
             self.console_watches.remove(path)
-            console = console_client(sim)
-            if console is not None:
+            if (console := self.console(sim)) is not None:
                 console.watch_fired(sim, self.name, event, path)
         self.on_watch(sim, event, path)
 

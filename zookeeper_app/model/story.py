@@ -35,25 +35,33 @@ MASTER = "/clusterx/master_ip"
 WRITE_TIMEOUT_MS = 1000
 
 
-def waits_for_boot(node: StorageMachine | AppServer, sim: Simulation) -> bool:
-    """At the lab's start, a story machine may be switched on later (``boot_at_ms``): one by one,
-    once the ensemble serves, as a storage cluster is started after its ZooKeeper. A restart
-    later in the lab boots at once."""
-    if sim.now >= node.boot_at_ms:
-        return False
-    sim.set_timer(node.name, "boot", node.boot_at_ms - sim.now)
-    return True
+@serializable
+@dataclass
+class StoryClient(ZkClient):
+    """A machine of the story that uses ZooKeeper. At the lab's start it may be switched on
+    later (``boot_at_ms``): one by one, once the ensemble serves, as a storage cluster is
+    started after its ZooKeeper. A restart later in the lab boots it at once."""
 
+    boot_at_ms: int = durable(0)
 
-def booted(node: StorageMachine | AppServer, sim: Simulation) -> None:
-    sim.trace(node.name, "boot", f"{node.name} is switched on and connects to ZooKeeper.")
+    def start(self, sim: Simulation) -> None:
+        if sim.now < self.boot_at_ms:
+            sim.set_timer(self.name, "boot", self.boot_at_ms - sim.now)
+        else:
+            self.switch_on(sim)
+
+    def on_boot(self, sim: Simulation) -> None:
+        sim.trace(self.name, "boot", f"{self.name} is switched on and connects to ZooKeeper.")
+        self.switch_on(sim)
+
+    def switch_on(self, sim: Simulation) -> None:
+        self.connect(sim)
 
 
 @serializable
 @dataclass
-class StorageMachine(ZkClient):
+class StorageMachine(StoryClient):
     address: str = durable("")
-    boot_at_ms: int = durable(0)  # switched on at this virtual time: a storage cluster boots once ZooKeeper serves
     role: str = "starting"  # starting → racing → master | slave; a master whose connection is suspended: unsure
     creating: int = 0
     watching: int = 0
@@ -61,12 +69,7 @@ class StorageMachine(ZkClient):
 
     def start(self, sim: Simulation) -> None:
         self.role = "starting"
-        if not waits_for_boot(self, sim):
-            self.connect(sim)
-
-    def on_boot(self, sim: Simulation) -> None:
-        booted(self, sim)
-        self.connect(sim)
+        super().start(sim)
 
     def on_state(self, sim: Simulation, state: str) -> None:
         if state == CONNECTED and self.role == "starting":
@@ -149,9 +152,8 @@ class StorageMachine(ZkClient):
 
 @serializable
 @dataclass
-class AppServer(ZkClient):
+class AppServer(StoryClient):
     write_every_ms: int = durable(500)
-    boot_at_ms: int = durable(0)
     cached_master: str = ""
     reading: int = 0
     in_flight: dict[int, int] = field(default_factory=dict)  # write id → sent at
@@ -162,14 +164,6 @@ class AppServer(ZkClient):
     from_cache: int = 0
     asked_zookeeper: int = 0
     without_master_ms: int = 0
-
-    def start(self, sim: Simulation) -> None:
-        if not waits_for_boot(self, sim):
-            self.switch_on(sim)
-
-    def on_boot(self, sim: Simulation) -> None:
-        booted(self, sim)
-        self.switch_on(sim)
 
     def switch_on(self, sim: Simulation) -> None:
         self.connect(sim)

@@ -1719,14 +1719,23 @@ def l_started(name):
     return ens, leader
 
 
-def l_writer_case(tag, i, freeze):
-    """leader_kill (freeze=False) / leader_power_off (freeze=True)."""
+def l_client_on_a_follower(tag, i):
+    """A fresh ensemble for one sample, its leader and followers, and a client (its states
+    listened to) that tries the followers first; None if the ensemble elected no leader."""
     ens, L = l_started("%s-%d" % (tag, i))
     if ens is None:
-        return NO_LEADER
+        return None
     F1, F2 = ens.followers()
     c = mk_client("%s%d" % (tag, i), ens.hosts([F1, F2, L]), timeout=10.0, randomize_hosts=False)
-    states = l_listen(c)
+    return ens, L, F1, F2, c, l_listen(c)
+
+
+def l_writer_case(tag, i, freeze):
+    """leader_kill (freeze=False) / leader_power_off (freeze=True)."""
+    started = l_client_on_a_follower(tag, i)
+    if started is None:
+        return NO_LEADER
+    ens, L, F1, F2, c, states = started
     sess0 = c._session_id
     c.ensure_path("/l/x")
     via0 = ens.sid_of(c)
@@ -1816,13 +1825,11 @@ def l_both_followers_killed(i):
 
 def l_client_server_case(tag, i, freeze):
     """client_server_killed (freeze=False) / client_server_power_off (True)."""
-    ens, L = l_started("%s-%d" % (tag, i))
-    if ens is None:
+    started = l_client_on_a_follower(tag, i)
+    if started is None:
         return NO_LEADER
-    F, G = ens.followers()
-    c = mk_client("%s%d" % (tag, i), ens.hosts([F, G, L]), timeout=10.0, randomize_hosts=False)
+    ens, L, F, _, c, states = started
     b = mk_client("%s%d-B" % (tag, i), ens.hosts([L]), timeout=10.0)
-    states = l_listen(c)
     sess0 = c._session_id
     via0 = ens.sid_of(c)
     b.ensure_path("/l")
