@@ -103,7 +103,7 @@ def test_presenter_keyboard_shortcuts(page, server_url):
     expect(page.locator("#lab-status")).to_have_attribute("data-speed", "0.5")
     page.keyboard.press("?")
     expect(page.locator("#help")).to_be_visible()
-    expect(page.locator("#help")).to_contain_text("step to the next event")
+    expect(page.locator("#help")).to_contain_text("step to the next message that reaches a machine")
     page.keyboard.press("Escape")
     expect(page.locator("#help")).to_be_hidden()
     page.keyboard.press("Space")
