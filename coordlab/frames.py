@@ -46,19 +46,14 @@ def lab_context(lab: Lab) -> dict[str, Any]:
         "speeds": SPEEDS,
         "page_panels": kind.panels,
         "toggles": [{"slug": t.slug, "label": t.label, "on": t.is_on(lab.sim)} for t in lab.scenario.toggles],
+        "guide": lab.guide(),
         **kind.context(lab),
     }
 
 
 def page_context(lab: Lab) -> dict[str, Any]:
     context = {**lab_context(lab), "oob": False}
-    return {**context, "flights_now": flights_fragment(context.get("flights", []), oob=False),
-            "presenter_step": presenter_step(lab.scenario.explain)}
-
-
-def presenter_step(explain: tuple[str, ...]) -> str:
-    """The one line presenter mode shows under the picture: the explain panel's first "Try:"."""
-    return next((p for p in explain if p.startswith("Try:")), explain[0] if explain else "")
+    return {**context, "flights_now": flights_fragment(context.get("flights", []), oob=False)}
 
 
 #: names in a template's tags and variables, and the templates it includes by name
@@ -123,6 +118,8 @@ def render_frame(lab: Lab) -> list[str]:
         for index, item in enumerate(parts.items(context) if parts else ()):
             assert parts is not None
             frame.append(render_changed(lab, parts.template, {parts.name: item, "oob": True}, slot=index))
+    frame.append(render_changed(lab, "labs/partials/guide.html", context))
+    frame.append(render_changed(lab, "labs/partials/presenter_step.html", context))
     frame.append(render_changed(lab, "labs/partials/timeline.html", context))
     return frame
 

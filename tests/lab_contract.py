@@ -43,9 +43,10 @@ SEED = 5
 STEP_MS = 50
 #: what a nonsense field holds, tried in order until the command's own parser accepts one
 NONSENSE = ("explode", "/no/such/thing", "no-such-thing", "-7", "true", "")
-#: what every lab's frame carries besides its kind's fragments: the messages in flight, the status bar
-#: and the timeline
-PLATFORM_PARTS = 3
+#: what every lab's frame carries besides its kind's fragments: the messages in flight, the status bar,
+#: the guided steps (on the kind's page, in its explain panel), presenter mode's line for the current
+#: step (on the lab's page, outside the kind's panels) and the timeline
+PLATFORM_PARTS = 5
 ROOT_ID = re.compile(r"""^\s*<[a-z]+[^>]*?\sid="([^"]+)\"""")
 
 
@@ -235,7 +236,7 @@ class KindContract:
         frame = render_frame(lab)
         items = sum(len(parts.items({**page_context(lab), "oob": True})) for parts in kind.parts.values())
         assert len(frame) == len(kind.fragments) + items + PLATFORM_PARTS
-        for html in frame[2:-1]:
+        for html in frame[2:-2]:
             if not html.strip():
                 continue  # a panel this scenario does not have (a console in a lab without one)
             root = ROOT_ID.match(html)

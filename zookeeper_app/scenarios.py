@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from coordlab.labs.scenario import Groups, Preset, Scenario, Toggle
 from coordlab.sim import Simulation
+from zookeeper_app import guides
 from zookeeper_app.model import Ensemble, ZkServer
 from zookeeper_app.model.console import CONSOLE_CLIENT, ConsoleClient
 from zookeeper_app.model.story import AppServer, NaiveAppServer, PlainStorage, StorageMachine, Tracker
@@ -119,10 +120,8 @@ SCENARIOS = (
         explain=(
             "M1 is the storage master. Before every write, each app server (A1–A3) asks the tracker T "
             "“who is the master?”, then sends the write to M1: every write costs an extra round trip.",
-            "Try: click T to kill it. M1 is perfectly healthy, yet every write now fails: the tracker is a "
-            "single point of failure. Restart T and writes come back.",
-            "The next scenario replaces the tracker with ZooKeeper, which is several machines.",
         ),
+        guide=guides.NAIVE_TRACKER,
         presenter=("zk-ensemble", "zk-safety", "zk-metrics"),
         simplification="The tracker's answer is fixed (M1); a real one would have to learn it somehow.",
     ),
@@ -136,14 +135,9 @@ SCENARIOS = (
             "the ephemeral node /clusterx/master_ip. M1 comes first and wins: it is master; the others are "
             "slaves and watch the node. A1–A3 read the master once, with a watch, cache it, and send their "
             "writes straight to it.",
-            "Try: kill the master. Its session still lives until its timeout (4 s): writes fail meanwhile. "
-            "Then the leader expires the session, /clusterx/master_ip disappears, the slaves race, a new master "
-            "wins, the app servers' watches fire and they switch. Writes resume.",
-            "Try: restart the old master. It finds the node taken and rejoins as a slave.",
-            "Try: kill the master's ZooKeeper server instead (the sessions table says which). The connection "
-            "closes, so M1 moves its session to another server at once and stays master: nobody re-elects.",
             "Slow down to 0.1x and use Step to follow a failover message by message.",
     ),
+        guide=guides.MASTER_ELECTION,
         presenter=("zk-ensemble", "zk-safety", "zk-metrics"),
         simplification=SIMPLIFIED, presets=(ISOLATE_LEADER,),
     ),
@@ -154,12 +148,8 @@ SCENARIOS = (
                 "both sides elect a master.",
         explain=(
             "Five ZooKeeper servers; M1 talks to z1 first, M2 to z5 first. One of them is master.",
-            "Try: “Split 2 | 3”. The two servers on the small side cannot form a quorum (3 of 5): they stop "
-            "serving, and M1's side cannot write. The majority side goes on.",
-            "Try: heal, switch on “UNSAFE: accept half the servers”, then split again. Now both sides elect a "
-            "leader and both M1 and M2 become master: split brain. The safety badge turns red and names both "
-            "masters.",
     ),
+        guide=guides.QUORUM,
         presenter=("zk-ensemble", "zk-safety", "zk-ensemble"),
         simplification=SIMPLIFIED + " The unsafe switch does not exist in ZooKeeper: it is here to show why.",
         presets=(split(2), ISOLATE_LEADER), toggles=(HALF_QUORUM,),
@@ -170,11 +160,9 @@ SCENARIOS = (
         explain=(
             "Each server shows its state, its epoch and its last zxid (epoch in the high bits, counter in the low "
             "bits: 0x200000003 is epoch 2, write 3).",
-            "Try: kill the leader. Followers stop hearing it after syncLimit (2.5 s), go LOOKING and send votes. "
-            "A vote is better if its epoch, then its zxid, then its server id is higher. When a majority agrees, "
-            "the winner leads a new epoch.",
-            "Try: pause, set 0.1x, and Step through the election one message at a time.",
+            "Pause, set 0.1x, and Step through the election one message at a time.",
     ),
+        guide=guides.LEADER_ELECTION,
         presenter=("zk-ensemble", "zk-safety", "zk-ensemble"),
         simplification=SIMPLIFIED, presets=(ISOLATE_LEADER,),
     ),
@@ -186,11 +174,8 @@ SCENARIOS = (
         explain=(
             "C1 holds a session and an ephemeral node (/clusterx/master_ip). It pings its server every third of "
             "its timeout; the leader expires sessions whose pings stop.",
-            "Try: kill C1 (it freezes: no more pings, no goodbye). Watch its session's bar run down; at zero the "
-            "leader closes the session and the ephemeral node disappears.",
-            "Try instead: kill the server C1 is connected to. C1 reconnects to another server within its timeout "
-            "and keeps its session: suspended, then connected again, never expired.",
     ),
+        guide=guides.SESSIONS,
         presenter=("zk-ensemble", "zk-safety", "zk-sessions"),
         simplification=SIMPLIFIED,
     ),

@@ -174,6 +174,8 @@ SCHEMA: dict[str, dict[str, Parser]] = {
     "play": {},
     "pause": {},
     "step": {},
+    "next": {},
+    "back": {},
     "reset": {},
     "speed": {"speed": _speed},
     "faster": {},

@@ -40,7 +40,8 @@ from coordlab.sim import Simulation
 from coordlab.sim.codec import decode, encode
 
 from .changes import apply_to_simulation, change
-from .commands import SPEEDS, Command, CommandError
+from .commands import SPEEDS, Command, CommandError, from_data
+from .guide import Moment, Tour, describe
 from .scenario import Scenario
 
 CHECKPOINT_EVERY_MS = 5000
@@ -53,7 +54,7 @@ EVENTS_PER_SLICE = 20
 STEP_TIMERS = 1000
 #: the commands that move a lab's clock (the ``do_`` methods); every other command changes the
 #: simulation and is logged (``coordlab.labs.changes``)
-CONTROLS = ("play", "pause", "speed", "faster", "slower", "step", "forward", "seek", "reset")
+CONTROLS = ("play", "pause", "speed", "faster", "slower", "step", "forward", "seek", "reset", "next", "back")
 #: commands a lab takes while a jump ahead or a rewind is still going on
 WHILE_BUSY = ("play", "pause", "speed", "faster", "slower", "reset")
 #: a lab whose pace over the last second is below this share of its speed says it is slower
@@ -143,6 +144,10 @@ class Job:
     elsewhere: bool = False
     reached: int | None = None
     stay_here: bool = False  # running it elsewhere failed: it goes on in slices here
+    done_text: str = ""  # what to tell the asker once it is done, if not the usual sentence
+    #: a rewind to an exact position: the events run and the log entries applied there
+    processed: int | None = None
+    log_end: int | None = None
 
     def progress(self, now: int) -> float:
         span = abs(self.target - self.begin)
@@ -187,6 +192,7 @@ class Lab:
         self.job: Job | None = None
         self.pace = 1.0  # virtual seconds per wall second over the last second of play
         self._pace_window = [0.0, 0.0]  # wall ms and virtual ms since the window began
+        self.tour = Tour()
         self._checkpoint()
 
     @property
@@ -220,9 +226,12 @@ class Lab:
         self._carry -= whole
         self._branch_if_rewound()
         before = self.sim.now
-        if not self._run_to(self.sim.now + whole, deadline):
+        moment = self._awaited()
+        if not self._run_to(self.sim.now + whole, deadline, moment):
             self._carry = 0.0
         self._keep_pace(wall_ms, self.sim.now - before)
+        if moment is not None:
+            self._look_for_moment(moment)
         self.version += 1
         return True
 
@@ -234,20 +243,23 @@ class Lab:
             self.pace = window[1] / window[0]
             self._pace_window = [0.0, 0.0]
 
-    def _run_to(self, time: int, deadline: float | None = None) -> bool:
+    def _run_to(self, time: int, deadline: float | None = None, moment: Moment | None = None) -> bool:
         """Run the simulation to ``time``, taking checkpoints on the way; False if the deadline
-        came first (the simulation stands at its last event then)."""
+        came first (the simulation stands at its last event then). With ``moment``, stop (True)
+        at the first event after which it holds."""
         while not self.checkpoint_due:
             latest = self._promised[0] if self._promised is not None else self.checkpoints[-1].time
             boundary = latest + self._checkpoint_every
             goal = boundary if boundary <= time else time
             started = perf_counter()
-            reached = _sliced(partial(self.sim.run_until, goal), deadline)
+            run = partial(self.sim.run_until, goal) if moment is None else partial(_run_to_moment, self.sim, goal,
+                                                                                     moment)
+            reached = _sliced(run, deadline)
             self._simulated_s += perf_counter() - started
             self.horizon = max(self.horizon, self.sim.now)
             if not reached:
                 return False
-            if goal != boundary:
+            if goal != boundary or (moment is not None and moment(self.sim)):
                 return True
             if self.defer_checkpoints:
                 self.checkpoint_due = True
@@ -307,7 +319,7 @@ class Lab:
             self._carry = 0.0
             self.playing = False
             self.rewound = job.target < self.horizon
-            job.result = f"Showing the lab at {job.target / 1000:.1f} s. Press play to go on from here."
+            job.result = job.done_text or f"Showing the lab at {job.target / 1000:.1f} s. Press play to go on from here."
         self.job = None
         return True
 
@@ -352,12 +364,15 @@ class Lab:
         """A rewind: replay the log into the rebuilt simulation up to the job's target."""
         sim = job.sim
         assert sim is not None
-        while job.log_index < len(self.log) and self.log[job.log_index].time <= job.target:
+        end = len(self.log) if job.log_end is None else job.log_end
+        while job.log_index < end and self.log[job.log_index].time <= job.target:
             entry = self.log[job.log_index]
             if not _sliced(partial(sim.run_to, entry.time, entry.processed), deadline):
                 return False
             apply_to_simulation(sim, entry.command, self.scenario)
             job.log_index += 1
+        if job.processed is not None:
+            return _sliced(partial(sim.run_to, job.target, job.processed), deadline)
         return _sliced(partial(sim.run_until, job.target), deadline)
 
     def cancel_job(self, why: str) -> None:
@@ -384,21 +399,26 @@ class Lab:
         try:
             if command.name in CONTROLS:
                 handler = getattr(self, "do_" + command.name)
-                if command.name in ("forward", "seek"):
+                if command.name in ("forward", "seek", "back"):
                     message: str = handler(deadline=deadline, **command.args)
                 else:
                     message = handler(**command.args)
             else:
-                found = change(command.name, self.scenario)
-                if found is None:
-                    raise CommandError(f"This kind of lab has no '{command.name}' command.")
-                logged, message = found.check(self, command.args)
-                self._record({"command": command.name, **logged}, message)
-                if by:
-                    self._note(message)
+                message = self._change(command)
         finally:
             self._by = ""
         self.version += 1
+        return message
+
+    def _change(self, command: Command) -> str:
+        """Check and log a command that changes the simulation; the sentence for the sender."""
+        found = change(command.name, self.scenario)
+        if found is None:
+            raise CommandError(f"This kind of lab has no '{command.name}' command.")
+        logged, message = found.check(self, command.args)
+        self._record({"command": command.name, **logged}, message)
+        if self._by:
+            self._note(message)
         return message
 
     def do_play(self) -> str:
@@ -408,6 +428,7 @@ class Lab:
 
     def do_pause(self) -> str:
         self.playing = False
+        self.tour.running = None
         self._note(f"Paused at {self.now / 1000:.1f} s.")
         return "Paused."
 
@@ -428,6 +449,7 @@ class Lab:
         """Run to the next message that reaches a machine: the timers due before it go off on the
         way (a step that only shows a timer going off teaches nothing), at most ``STEP_TIMERS``."""
         self.playing = False
+        self.tour.running = None
         self._branch_if_rewound()
         timers = 0
         while (next_event := self._describe_next_event()) is not None:
@@ -453,6 +475,91 @@ class Lab:
             return job.result
         return f"Started {job.describe()}…"
 
+    # -- the guided steps (``coordlab.labs.guide``) -----------------------------------
+
+    def do_next(self) -> str:
+        """Do the guide's current step: send its action, then play until its moment and pause there
+        (a step without a moment is done at once, and the lab plays on)."""
+        steps, tour = self.scenario.guide, self.tour
+        if not steps:
+            raise CommandError("This lab has no guided steps.")
+        if tour.running is not None:
+            raise CommandError(f"Step {tour.running + 1} is still playing until {steps[tour.running].waits_for}: "
+                               "wait for it, or pause to stop there.")
+        if tour.at >= len(steps):
+            raise CommandError("That was the last step. Press Back to see one again, or Reset to start over.")
+        step, index = steps[tour.at], tour.at
+        self._branch_if_rewound()  # going on from a moment shown again starts a new branch, as play does
+        name = f"Step {index + 1} of {len(steps)}, “{step.title}”"
+        done = ""
+        if len(tour.began) > index:  # begun already, then paused: its action is done, go on to its moment
+            done = "Going on from where it was paused."
+        else:
+            tour.began.append((self.sim.now, self.sim.processed, len(self.log)))
+            if step.action is not None and (data := step.action(self.sim)) is not None:
+                try:
+                    done = self._change(from_data(data))
+                except CommandError as error:  # the lab is not as the step expects (a learner did it already)
+                    done = f"Nothing to do: {error}"
+        if step.moment is None or step.moment(self.sim):
+            tour.at += 1
+            self.playing = step.moment is None
+            outcome = "done." if step.moment is None else f"done: {step.waits_for} already."
+            self._note(f"{name}: {outcome}")
+            return " ".join(part for part in (f"{name}: {outcome}", done, self._next_up()) if part)
+        tour.running, tour.until_ms = index, self.sim.now + step.within_ms
+        self.playing = True
+        self._note(f"{name}: playing until {step.waits_for}.")
+        return " ".join(part for part in (f"{name}.", done, f"Playing until {step.waits_for}…") if part)
+
+    def _next_up(self) -> str:
+        steps, at = self.scenario.guide, self.tour.at
+        if at >= len(steps):
+            return "That was the last step."
+        return f"Next: step {at + 1}, “{steps[at].title}”."
+
+    def do_back(self, deadline: float | None = None) -> str:
+        """Rewind to just before the previous step began (or the one playing now), to show it again."""
+        tour = self.tour
+        index = tour.running if tour.running is not None else tour.at - 1
+        if not 0 <= index < len(tour.began):
+            raise CommandError("This is the first step: there is nothing to go back to.")
+        time, processed, log_length = tour.began[index]  # where the step began, before its own action
+        del tour.began[index:]
+        tour.at, tour.running = index, None
+        back = f"Back to step {index + 1}, “{self.scenario.guide[index].title}”"
+        checkpoint = next(c for c in reversed(self.checkpoints)
+                          if (c.time, c.processed) <= (time, processed) and c.log_length <= log_length)
+        # a rewind that does not fit in the deadline goes on in ticks, and its sender is told once it is done
+        return self._rewind(Job("seek", time, self.sim.now, thaw(checkpoint.snapshot), checkpoint.log_length,
+                                done_text=f"{back}: the lab as it was just before it began, at {time / 1000:.1f} s. "
+                                          "Press Next to do it again.", processed=processed, log_end=log_length),
+                            deadline)
+
+    def _awaited(self) -> Moment | None:
+        """The moment the lab plays to, if a guided step is waiting for one."""
+        running = self.tour.running
+        return None if running is None else self.scenario.guide[running].moment
+
+    def _look_for_moment(self, moment: Moment) -> None:
+        """Pause the lab at the moment its running step waits for (or once it waited too long)."""
+        tour = self.tour
+        assert tour.running is not None
+        index, steps = tour.running, self.scenario.guide
+        step = steps[index]
+        if moment(self.sim):
+            tour.running, tour.at, self.playing = None, index + 1, False
+            self._note(f"Step {index + 1} of {len(steps)}: {step.waits_for}, at {self.now / 1000:.1f} s. "
+                       f"Paused. {self._next_up()}")
+        elif self.sim.now >= tour.until_ms:
+            tour.running, self.playing = None, False
+            self._note(f"Step {index + 1} of {len(steps)}: {step.waits_for} did not happen within "
+                       f"{step.within_ms / 1000:g} s. Paused: press Next to wait for it again.")
+
+    def guide(self) -> dict[str, object]:
+        """What the guide panel shows (``coordlab.labs.guide.describe``)."""
+        return describe(self.scenario.guide, self.tour)
+
     def do_reset(self) -> str:
         self.cancel_job("Cancelled: the lab was reset.")
         self._begin()
@@ -467,9 +574,13 @@ class Lab:
     def do_seek(self, time_ms: int, deadline: float | None = None) -> str:
         target = max(self.start, min(time_ms, self.horizon))
         checkpoint = next(c for c in reversed(self.checkpoints) if c.time <= target)
+        return self._rewind(Job("seek", target, self.sim.now, thaw(checkpoint.snapshot), checkpoint.log_length),
+                            deadline)
+
+    def _rewind(self, job: Job, deadline: float | None) -> str:
         self.playing = False
-        return self._start(Job("seek", target, self.sim.now, thaw(checkpoint.snapshot), checkpoint.log_length),
-                           deadline)
+        self.tour.running = None
+        return self._start(job, deadline)
 
     def fork(self, lab_id: str, sim: Simulation | None = None) -> Lab:
         """A copy of this lab as it is now, history included, under another id; the two go
@@ -484,6 +595,7 @@ class Lab:
         copy.log = list(self.log)
         copy.checkpoints = list(self.checkpoints)
         copy.version = 0
+        copy.tour = Tour(**self.tour.as_data())
         return copy
 
     # -- saving and restoring ------------------------------------------------------
@@ -522,6 +634,7 @@ class Lab:
                      "is_start": base is start,
                      "snapshot": base.snapshot if frozen else snapshot_text(base.snapshot)},
             "log": self._log_data(),
+            "guide": self.tour.as_data(),
         }
 
     def _log_data(self) -> list[list[Any]]:
@@ -578,6 +691,7 @@ class Lab:
         lab.defer_checkpoints = False
         lab.job = None
         lab.pace, lab._pace_window = lab.speed, [0.0, 0.0]
+        lab.tour = Tour.from_data(state.get("guide"), len(scenario.guide))
         applied = lab._replayed if lab.rewound else len(lab.log)
         for entry in lab.log[base.log_length:applied]:
             sim.run_to(entry.time, entry.processed)
@@ -643,6 +757,23 @@ class Lab:
 def snapshot_text(frozen: bytes) -> str:
     """A checkpoint's frozen simulation as the JSON snapshot text a saved lab keeps."""
     return thaw(frozen).snapshot()
+
+
+def _run_to_moment(sim: Simulation, goal: int, moment: Moment, limit: int | None = None) -> bool:
+    """``sim.run_until(goal, limit)``, except that it stops (True) after the first event once
+    ``moment(sim)`` holds: the clock stays at that event then."""
+    if not sim.started:
+        sim.start()
+    queue, count = sim.queue, 0
+    while queue and queue[0][0] <= goal:
+        if limit is not None and count == limit:
+            return False
+        sim.step()
+        count += 1
+        if moment(sim):
+            return True
+    sim.now = max(sim.now, goal)
+    return True
 
 
 def _sliced(run: Callable[[int | None], bool], deadline: float | None) -> bool:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from coordlab.sim import Simulation
 
+from .guide import Step
+
 Groups = list[list[str]]
 
 
@@ -54,6 +56,8 @@ class Scenario:
     #: what presenter mode keeps on one screen, by element id: the picture, the safety badge and
     #: the one figure the scenario is about (the picture again if that figure is in it)
     presenter: tuple[str, str, str] = ("", "", "")
+    #: the explain panel's guided steps (``coordlab.labs.guide``), after its ``explain`` paragraphs
+    guide: tuple[Step, ...] = field(default=())
 
     def preset(self, slug: str) -> Preset | None:
         return next((p for p in self.presets if p.slug == slug), None)

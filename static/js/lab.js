@@ -146,6 +146,13 @@
     } else if (event.key === "ArrowRight") {
       event.preventDefault();
       clickButton("btn-step");
+    } else if (event.key === "PageDown" || event.key === "n" || event.key === "N") {
+      // a presenter's clicker sends PageDown and PageUp
+      event.preventDefault();
+      clickButton("btn-next");
+    } else if (event.key === "PageUp" || event.key === "b" || event.key === "B") {
+      event.preventDefault();
+      clickButton("btn-back");
     } else if (event.key === "+" || event.key === "=") {
       send({command: "faster"});
     } else if (event.key === "-" || event.key === "_") {

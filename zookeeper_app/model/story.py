@@ -250,6 +250,7 @@ class NaiveAppServer(Node):
     attempted: int = 0
     succeeded: int = 0
     failed: int = 0
+    last_failed_at: int = -1  # when a write of ours last failed
     extra_hops: int = 0
 
     def start(self, sim: Simulation) -> None:
@@ -261,6 +262,7 @@ class NaiveAppServer(Node):
             if sim.now - sent > WRITE_TIMEOUT_MS:
                 del self.pending[write_id]
                 self.failed += 1
+                self.last_failed_at = sim.now
         self.attempted += 1
         self.extra_hops += 1
         write_id = self.next_write
@@ -279,6 +281,7 @@ class NaiveAppServer(Node):
     def handle_write_nack(self, sim: Simulation, message: Message) -> None:
         if self.pending.pop(message.body["id"], None) is not None:
             self.failed += 1
+            self.last_failed_at = sim.now
 
 
 @serializable
