@@ -249,5 +249,6 @@ SESSIONS = (
     Step("Kill C1's server instead",
          "C1 reconnects to another server within its timeout and keeps its session: suspended, then connected "
          "again, never expired.",
-         action=kill_c1s_server, moment=c1_moved, waits_for="C1 moves its session to another server and holds its node"),
+         action=kill_c1s_server, moment=c1_moved,
+         waits_for="C1 moves its session to another server and holds its node"),
 )

@@ -319,7 +319,8 @@ class Lab:
             self._carry = 0.0
             self.playing = False
             self.rewound = job.target < self.horizon
-            job.result = job.done_text or f"Showing the lab at {job.target / 1000:.1f} s. Press play to go on from here."
+            job.result = job.done_text or (f"Showing the lab at {job.target / 1000:.1f} s. "
+                                           "Press play to go on from here.")
         self.job = None
         return True
 
