@@ -180,6 +180,11 @@ def _zk_state(server: ZkServer) -> str:
     return {"LEADING": "leader", "FOLLOWING": "follower"}.get(server.state, "looking")
 
 
+#: the characters a chip's label, and a client's line of detail, hold at their font size; a longer one
+#: is squeezed to its box's width instead of spilling over its neighbour
+CHIP_CHARS, ACTOR_CHARS = 13, 19
+
+
 def _chips(broker: Broker, state: ControllerState) -> list[dict[str, Any]]:
     chips = []
     for topic, info in state.topics.items():
@@ -195,6 +200,7 @@ def _chips(broker: Broker, state: ControllerState) -> list[dict[str, Any]]:
             role = "leader" if leader else "follower"
             chips.append({"name": name, "role": role, "in_isr": in_isr, "color": colour(name),
                           "label": f"{name} {'★' if leader else ''}",
+                          "squeeze": len(name) + 2 > CHIP_CHARS,
                           "title": f"{name} on {broker.name}: {role}, {'in' if in_isr else 'OUT of'} the ISR"})
     return chips
 
@@ -216,6 +222,7 @@ def _actor(node: Any, position: tuple[float, float]) -> dict[str, Any]:
         detail = ""
     kind = "consumer" if isinstance(node, (ConsumerNode, QueueWorker)) else "producer"
     return {"name": node.name, "x": x, "y": y, "alive": node.alive, "detail": detail, "kind": kind,
+            "squeeze": len(detail) > ACTOR_CHARS,
             "failure": node.failure, "terminal": bool(TERMINAL_NAME.fullmatch(node.name)),
             "partitions": [{"name": name, "color": colour(name), "x": x - 80 + 13 * i}
                            for i, name in enumerate(getattr(node, "assignment", [])[:12])
