@@ -182,7 +182,7 @@ def _zk_state(server: ZkServer) -> str:
 
 #: the characters a chip's label, and a client's line of detail, hold at their font size; a longer one
 #: is squeezed to its box's width instead of spilling over its neighbour
-CHIP_CHARS, ACTOR_CHARS = 13, 19
+CHIP_CHARS, ACTOR_CHARS = 10, 19
 
 
 def _chips(broker: Broker, state: ControllerState) -> list[dict[str, Any]]:

@@ -7,6 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from .test_classrooms import log_in
+
 pytestmark = pytest.mark.browser
 
 SMALLEST_TEXT = """() => {
@@ -67,6 +69,15 @@ OUTSIDE = """ids => ids.map(id => [id, document.getElementById(id).getBoundingCl
   .map(([id, box]) => `${id}: ${[box.left, box.top, box.right, box.bottom].map(Math.round)}`)"""
 
 
+#: text on presenter mode's stage (the picture, the badge, the key figure, the current step) under 18 px, as
+#: it is drawn: a picture's text at its font size times the picture's scale on the screen
+STAGE_TEXT_UNDER_18PX = SMALLEST_TEXT.replace(
+    "if (svg) size *= svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;",
+    "if (svg) size *= svg.getScreenCTM().a;").replace(
+    "const el of document.querySelectorAll('body *')", "const el of document.querySelectorAll('#stage *')").replace(
+    "if (size < 14)", "if (size < 17.95)")
+
+
 @pytest.mark.parametrize("slug", lab_slugs())
 def test_presenter_mode_fits_the_picture_the_badge_and_the_key_figure_on_a_projector(browser, server_url, slug):
     page = browser.new_page(viewport={"width": 1280, "height": 720})
@@ -78,7 +89,7 @@ def test_presenter_mode_fits_the_picture_the_badge_and_the_key_figure_on_a_proje
     expect(page.locator("#lab-timeline li").first).to_be_visible()
     shown = page.locator("#lab").get_attribute("data-present").split()
     assert len(shown) == 3 and page.evaluate(OUTSIDE, [*shown, "presenter-step"]) == []
-    assert page.evaluate("parseFloat(getComputedStyle(document.getElementById('presenter-step')).fontSize)") >= 18
+    assert page.evaluate(STAGE_TEXT_UNDER_18PX) == [], "text on the stage is at least 18 px"
     page.reload()  # the browser remembers it
     expect(page.locator("body")).to_have_class(re.compile(r"\bpresenter\b"))
     expect(page.locator(f"#stage #{shown[0]}")).to_have_count(1)
@@ -133,4 +144,18 @@ def test_every_picture_is_readable_on_a_phone_and_a_swipe_kills_nothing(browser,
     assert machine.get_attribute("data-state") == "up"
     machine.locator("circle, rect").first.tap()  # a tap kills it
     expect(machine).to_have_attribute("data-state", "down")
+    page.close()
+
+
+def test_presenter_mode_keeps_18px_with_the_instructors_classroom_panel(browser, server_url, instructor):
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.add_init_script("localStorage.setItem('coordlab.presenter', 'on')")
+    log_in(page, server_url, *instructor)
+    page.locator("#classroom-master-election").click()
+    expect(page).to_have_url(re.compile(r"/classrooms/\w{6}/$"))
+    expect(page.locator("#connection")).to_have_text("live")
+    expect(page.locator("#join-code")).to_be_visible()  # the code students type stays on screen
+    shown = page.locator("#lab").get_attribute("data-present").split()
+    assert page.evaluate(OUTSIDE, [*shown, "presenter-step", "join-code"]) == []
+    assert page.evaluate(STAGE_TEXT_UNDER_18PX) == []
     page.close()
