@@ -65,8 +65,9 @@ CHECKPOINT_SHARE = 0.05
 MAX_CHECKPOINT_EVERY_MS = 60_000
 #: the layout of ``Lab.state()`` and of the models it snapshots; a saved state of another format
 #: is not restored (the lab starts again). 2: machines fail as killed or powered off, and the
-#: ZooKeeper client's periodic tick is gone, so a format-1 snapshot holds timers no node handles
-STATE_FORMAT = 2
+#: ZooKeeper client's periodic tick is gone, so a format-1 snapshot holds timers no node handles. 3: a
+#: Kafka record keeps its batch's first sequence number and a log the producers' latest five batches
+STATE_FORMAT = 3
 
 
 @dataclass(frozen=True)

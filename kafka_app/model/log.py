@@ -14,8 +14,10 @@ active segment and below the HW; a tombstone (null value) is kept for
 
 Two more things live in the log, as in Kafka: the leader-epoch cache (which
 epoch's leader wrote from which offset; a follower uses it to find where its
-log diverged from a new leader's) and each idempotent producer's last
-sequence number, so a retried batch is not written twice.
+log diverged from a new leader's) and each idempotent producer's latest
+batches (``ProducerStateManager``), so a retried batch is not written twice.
+A record carries its batch's first sequence number (the batch header's
+``baseSequence``), so a follower knows the batches it copies as its leader did.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from coordlab.sim import serializable
 
 RECORD_OVERHEAD = 70  # bytes per record besides key and value, roughly a v2 batch's per-record share
+NUM_BATCHES_TO_RETAIN = 5  # ProducerStateEntry.NUM_BATCHES_TO_RETAIN: a producer's batches a log remembers
 
 
 @serializable
@@ -41,6 +44,7 @@ class Record:
     leader_epoch: int = 0  # the epoch of the leader that appended it (the batch's partitionLeaderEpoch)
     producer_id: int = -1  # the idempotent producer that sent it, and its sequence number
     sequence: int = -1
+    base_sequence: int = -1  # the sequence of its batch's first record (the batch header's baseSequence)
 
     @property
     def size(self) -> int:
@@ -70,6 +74,18 @@ class Segment:
 
 @serializable
 @dataclass
+class BatchMetadata:
+    """One of a producer's latest batches in a log: its sequence numbers and offsets, first to
+    last (``BatchMetadata`` of Kafka's ``ProducerStateEntry``)."""
+
+    first_seq: int
+    last_seq: int
+    first_offset: int
+    last_offset: int
+
+
+@serializable
+@dataclass
 class LogConfig:
     segment_bytes: int = 1_073_741_824
     segment_ms: int = 604_800_000
@@ -87,7 +103,7 @@ class PartitionLog:
     log_start_offset: int = 0
     high_watermark: int = 0
     epochs: list[tuple[int, int]] = field(default_factory=list)  # (leader epoch, its first offset)
-    producers: dict[int, tuple[int, int]] = field(default_factory=dict)  # producer id → (last sequence, offset)
+    producers: dict[int, list[BatchMetadata]] = field(default_factory=dict)  # producer id → its latest batches
 
     @property
     def log_end_offset(self) -> int:
@@ -105,10 +121,11 @@ class PartitionLog:
 
     def append(self, now: int, key: bytes | None, value: bytes | None, timestamp: int | None = None,
                headers: list[tuple[str, bytes]] | None = None, leader_epoch: int = 0,
-               producer_id: int = -1, sequence: int = -1) -> Record:
-        """Append one record at the log end offset (what a leader does)."""
+               producer_id: int = -1, sequence: int = -1, base_sequence: int = -1) -> Record:
+        """Append one record at the log end offset (what a leader does); ``base_sequence`` is its
+        batch's first sequence (a record without one is a batch of its own)."""
         record = Record(self.log_end_offset, now if timestamp is None else timestamp, key, value, headers or [],
-                        -1, leader_epoch, producer_id, sequence)
+                        -1, leader_epoch, producer_id, sequence, base_sequence if base_sequence >= 0 else sequence)
         return self.append_record(now, record)
 
     def append_record(self, now: int, record: Record) -> Record:
@@ -121,15 +138,28 @@ class PartitionLog:
         if not self.epochs or record.leader_epoch > self.epochs[-1][0]:
             self.epochs.append((record.leader_epoch, record.offset))
         if record.producer_id >= 0:
-            self.producers[record.producer_id] = (record.sequence, record.offset)
+            self._note_producer(record)
         return record
 
-    def duplicate_of(self, producer_id: int, sequence: int) -> int | None:
-        """The offset of a batch this producer already wrote (a retry), or None if it is new."""
-        last = self.producers.get(producer_id)
-        if producer_id < 0 or last is None or sequence > last[0]:
-            return None
-        return last[1] - (last[0] - sequence)
+    def _note_producer(self, record: Record) -> None:
+        """``ProducerStateManager``: a record of its producer's latest batch extends that batch's
+        metadata; a record of another batch starts new metadata, forgetting all but the latest 5."""
+        batches = self.producers.setdefault(record.producer_id, [])
+        if batches and batches[-1].first_seq == record.base_sequence:
+            batches[-1].last_seq, batches[-1].last_offset = record.sequence, record.offset
+            return
+        batches.append(BatchMetadata(record.base_sequence, record.sequence, record.offset, record.offset))
+        del batches[:-NUM_BATCHES_TO_RETAIN]
+
+    def duplicate_of(self, producer_id: int, first_seq: int, last_seq: int) -> tuple[int, int] | None:
+        """``ProducerStateEntry.findDuplicateBatch``: a batch whose sequence range is exactly that of
+        one of the producer's latest batches here was written already (a retry); its offsets, first
+        and last + 1. None if it is new. (Kafka answers OUT_OF_ORDER_SEQUENCE_NUMBER for a batch that
+        does not follow the latest one; the model does not check that.)"""
+        for batch in self.producers.get(producer_id, []) if producer_id >= 0 else []:
+            if (batch.first_seq, batch.last_seq) == (first_seq, last_seq):
+                return batch.first_offset, batch.last_offset + 1
+        return None
 
     def _should_roll(self, active: Segment, record: Record) -> bool:
         if not active.records:
@@ -159,12 +189,11 @@ class PartitionLog:
             self.segments[-1].base_offset = max(offset, self.log_start_offset)
         self.high_watermark = min(self.high_watermark, offset)
         self.epochs = [(epoch, start) for epoch, start in self.epochs if start < offset]
-        if dropped:
+        if dropped:  # the producer state is rebuilt from what is left (``ProducerStateManager.truncateAndReload``)
             self.producers = {}
-            for segment in self.segments:
-                for record in segment.records:
-                    if record.producer_id >= 0:
-                        self.producers[record.producer_id] = (record.sequence, record.offset)
+            for record in self.all_records():
+                if record.producer_id >= 0:
+                    self._note_producer(record)
         return dropped
 
     def advance_log_start(self, offset: int) -> None:
@@ -188,6 +217,7 @@ class PartitionLog:
         self.segments = [Segment(offset, now)]
         self.log_start_offset = self.high_watermark = offset
         self.epochs = []
+        self.producers = {}  # ``ProducerStateManager.truncateFullyAndStartAt``
 
     @property
     def latest_epoch(self) -> int:
@@ -220,6 +250,19 @@ class PartitionLog:
             if len(found) >= max_records:
                 return found
         return found
+
+    def rest_of_batch(self, record: Record, upto: int) -> list[Record]:
+        """The records after ``record``, below ``upto``, of its idempotent producer's batch: what a
+        follower's fetch adds when ``read`` stopped inside a batch at ``max_records``, since Kafka
+        replicates whole record batches (a follower never holds part of one)."""
+        rest: list[Record] = []
+        while record.producer_id >= 0 and record.offset + 1 < upto:
+            after = self.record_at(record.offset + 1)
+            if after is None or (after.producer_id, after.base_sequence) != (record.producer_id, record.base_sequence):
+                break
+            rest.append(after)
+            record = after
+        return rest
 
     def record_at(self, offset: int) -> Record | None:
         """The record at ``offset``, if the log holds it. Offsets in a segment are consecutive

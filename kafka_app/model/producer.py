@@ -5,8 +5,10 @@ partitions`` for a key, else the sticky partition, which changes to another
 partition with a leader, at random, after ``batch.size`` bytes. Records wait
 in a queue per partition; one produce request per partition is in flight at a
 time, carrying what has queued up to ``batch.size`` (after ``linger.ms`` if
-set). Every record carries the producer id and a sequence number per
-partition, so the leader drops a retried batch it already has (idempotence).
+set). A failed batch is retried as it was sent: the same records with the
+same sequence numbers, records queued since going into later batches. Every
+record carries the producer id and a sequence number per partition, so the
+leader answers a retried batch it already has with its offsets (idempotence).
 
 acks=0 counts a record sent as done (offset -1). acks=1 waits for the
 leader's append, acks=all for the high watermark. Retriable errors
@@ -167,21 +169,14 @@ class ProducerNode(ClientNode):
         if leader < 0:
             self.refresh_metadata(sim)
             return
-        batch: list[Outgoing] = []
-        size = 0
-        for record_id in queue:
-            record = self.outgoing[record_id]
-            if batch and size + record.size > self.batch_size:
-                break
-            batch.append(record)
-            size += record.size
+        batch, size = self.next_batch(queue)
         age = sim.now - first.created
         if self.linger_ms and age < self.linger_ms and size < self.batch_size and first.sequence < 0:
             self.lingering[name] = True
             sim.set_timer(self.name, "linger", self.linger_ms - age, partition=name)
             return
         for record in batch:
-            if record.sequence < 0:  # sequence numbers are given once; a retry resends the same ones
+            if record.sequence < 0:  # sequence numbers are given once, on a batch's first send
                 record.sequence = self.sequences.get(name, 0)
                 self.sequences[name] = record.sequence + 1
         records = [{"key": r.key, "value": r.value, "headers": r.headers, "timestamp": r.timestamp,
@@ -198,6 +193,23 @@ class ProducerNode(ClientNode):
         request = self.request(sim, f"b{leader}", "Produce", **body)
         self.in_flight[request].body = {"ids": [r.id for r in batch], "name": name}
         self.busy[name] = request
+
+    def next_batch(self, queue: list[int]) -> tuple[list[Outgoing], int]:
+        """The batch to send from the front of a partition's queue, and its size in bytes. A batch
+        sent before is sent again unchanged (``RecordAccumulator.reenqueue`` puts the same
+        ``ProducerBatch`` back at the front): its records are the ones that already have sequence
+        numbers, since they are given on the first send and only one batch is in flight at a time.
+        Otherwise, what has queued, up to ``batch.size``."""
+        retry = self.outgoing[queue[0]].sequence >= 0
+        batch: list[Outgoing] = []
+        size = 0
+        for record_id in queue:
+            record = self.outgoing[record_id]
+            if (record.sequence < 0) if retry else (batch and size + record.size > self.batch_size):
+                break
+            batch.append(record)
+            size += record.size
+        return batch, size
 
     def on_linger(self, sim: Simulation, partition: str) -> None:
         name = partition

@@ -269,13 +269,16 @@ def append_as_leader(b: Broker, sim: Simulation, name: str, records: list[dict[s
     first = records[0]
     if any(len(r["key"] or b"") + len(r["value"] or b"") > b.settings.message_max_bytes for r in records):
         return MessageSizeTooLargeError, (-1, -1)
-    duplicate = log.duplicate_of(first["producer_id"], first["sequence"])
+    # a retried batch the log already has is answered with its offsets and not written again
+    # (``UnifiedLog.append`` with ``ProducerStateEntry.findDuplicateBatch``); acks=all still waits
+    # for the high watermark to pass it
+    duplicate = log.duplicate_of(first["producer_id"], first["sequence"], records[-1]["sequence"])
     if duplicate is not None:
-        return None, (duplicate, duplicate + len(records))
+        return None, duplicate
     base = log.log_end_offset
     for r in records:
         log.append(sim.now, r["key"], r["value"], r["timestamp"], r["headers"], hosted.leader_epoch,
-                   r["producer_id"], r["sequence"])
+                   r["producer_id"], r["sequence"], first["sequence"])
     advance_high_watermark(b, sim, name)
     wake_parked(b, sim, name)
     return None, (base, log.log_end_offset)
@@ -316,6 +319,8 @@ def serve_fetch(b: Broker, sim: Simulation, body: dict[str, Any], track: bool = 
         upto = log_end if replica >= 0 else log.high_watermark
         if offset < upto:  # (most fetches of a quiet partition find nothing new)
             records = log.read(offset, max_records=item.get("max_records", 500), upto=upto)
+            if replica >= 0 and records:  # a follower gets whole batches
+                records += log.rest_of_batch(records[-1], upto)
             out["records"] = records if replica < 0 else [copy_record(r) for r in records]
         out["hw"], out["log_start"] = log.high_watermark, log.log_start_offset
     return answer
