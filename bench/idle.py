@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from websockets.asyncio.client import ClientConnection, connect
 
 from .fanout import _read_line, load_average, log
-from .hostile import close_lab, mib, rss_bytes, ws_url
+from .hostile import close_lab, memory_bytes, mib, ws_url
 from .reader import SocketReader
 from .servers import DAPHNE, PYTHON, ROOT, Server, cpu_seconds, die_with_parent, lab_server, start_owned_lab
 
@@ -205,13 +205,13 @@ def run_server(scale: Scale) -> ServerResult:
         if status not in (302, 303):
             log(f"idle: closing the first lab answered {status}; it stays, unwatched")
         time.sleep(scale.settle_s)
-        rss_before = rss_bytes(server.pid)
+        rss_before = memory_bytes(server.pid)
         baseline = cpu_window(server, "baseline: runtime started, no lab loaded", scale.baseline_s)
         slugs = [slugs[i % len(slugs)] for i in range(scale.labs)]
         labs = [start_owned_lab(server.http_url, slug) for slug in slugs]
         log(f"idle: {len(labs)} labs started on pid {server.pid}")
         time.sleep(scale.after_start_s)
-        rss_labs = rss_bytes(server.pid)
+        rss_labs = memory_bytes(server.pid)
         unwatched = cpu_window(server, f"{len(labs)} labs loaded, nobody watching", scale.unwatched_s)
         playing, paused_window, connected, paused, playing_frames, paused_frames, most = asyncio.run(
             watched_windows(server, labs, scale))
@@ -233,7 +233,8 @@ def print_server(result: ServerResult, scale: Scale) -> None:
     playing = result.windows[2]
     print(f"   watched and playing: {result.playing_frames:,} frames to {result.connected} viewers in "
           f"{playing.seconds:.1f} s; {result.paused}/{result.connected} pauses answered")
-    print(f"   server RSS (with its child processes): {mib(result.rss_before)} with no lab, {mib(result.rss_labs)} "
+    print(f"   server memory (PSS, with its child processes): {mib(result.rss_before)} with no lab, "
+          f"{mib(result.rss_labs)} "
           f"with the {len(result.labs)} labs (the first labs also start the snapshot packer's processes and fill "
           "caches; what one more lab takes is part 2's figure)")
     unwatched, paused = result.windows[1], result.windows[3]
