@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT ?= 8000
 
-.PHONY: install db run lecture run-cluster test bench screenshots lint chromium clean
+.PHONY: install db run lecture run-cluster test bench screenshots lint chromium kcat clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,8 +54,13 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
+# Real Kafka clients' tests drive Debian's kcat (librdkafka) against a lab's brokers.
+kcat:
+	@command -v kcat >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq kcat; }
+
 # Two pytest workers (the machine has two cores); each runs its browser tests last.
-test: install chromium
+test: install chromium kcat
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2

@@ -215,11 +215,13 @@ def public_origin(request: HttpRequest) -> str:
 
 def server_url(request: HttpRequest) -> dict[str, str]:
     """Context processor: ``server_url``, this server's address as the page gives it out
-    (``--server`` of the terminal commands)."""
+    (``--server`` of the terminal commands), and ``server_host``, its host name alone (a Kafka
+    lab's bootstrap address)."""
     try:
-        return {"server_url": public_origin(request)}
+        origin = public_origin(request)
     except DisallowedHost:
         return {}
+    return {"server_url": origin, "server_host": split_domain_port(origin.split("://", 1)[1])[0]}
 
 
 class RefusedHost(logging.Filter):

@@ -162,6 +162,10 @@ COORDLAB_IDLE_EVICT_S = float(os.environ.get("COORDLAB_IDLE_EVICT_S", "600"))
 #: the longest are saved and put away (an idle Kafka lab takes about 2 MB, a watched one a few
 #: percent of a core)
 COORDLAB_MAX_LABS = int(os.environ.get("COORDLAB_MAX_LABS", "100"))
+#: while a Kafka lab runs in this process, each of its brokers takes a port of this range (first free
+#: one) and answers real Kafka clients on it, bound on COORDLAB_WIRE_HOST (kafka_app/wire); empty: none
+COORDLAB_KAFKA_PORTS = os.environ.get("COORDLAB_KAFKA_PORTS", "19000-19999")
+COORDLAB_WIRE_HOST = os.environ.get("COORDLAB_WIRE_HOST", "127.0.0.1")
 #: labs all the browsers at one network address keep between them (fresh sessions cost nothing,
 #: labs cost memory); raise it for a class that shares one address behind a NAT
 COORDLAB_MAX_SANDBOXES_PER_ADDRESS = int(os.environ.get("COORDLAB_MAX_SANDBOXES_PER_ADDRESS", "30"))

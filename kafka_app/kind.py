@@ -3,11 +3,12 @@ platform sees them."""
 
 from __future__ import annotations
 
-from coordlab.labs.kinds import LabKind, Parts
+from coordlab.labs.kinds import Endpoints, LabKind, Parts
 
 from . import frames
 from .actions import ACTIONS, TERMINAL_NAME
 from .scenarios import SCENARIOS
+from .wire import listeners
 
 KIND = LabKind(
     slug="kafka", heading="Kafka: asynchronous work", position=30, scenarios=SCENARIOS,
@@ -16,4 +17,5 @@ KIND = LabKind(
                "kafka/partials/safety.html", "kafka/partials/topics.html", "kafka/partials/producers.html",
                "kafka/partials/groups.html", "kafka/partials/lists.html"),
     parts={"kafka/partials/topics.html": Parts("kafka/partials/partition.html", "p", frames.partitions)},
-    safety=frames.violations, actions=ACTIONS, terminal_machine=TERMINAL_NAME)
+    safety=frames.violations, actions=ACTIONS, terminal_machine=TERMINAL_NAME,
+    endpoints=Endpoints(listeners.open_lab, listeners.close_lab))

@@ -9,7 +9,7 @@ terminal socket and the contract tests all iterate over the registered kinds.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -85,6 +85,14 @@ class Parts:
 
 
 @dataclass(frozen=True)
+class Endpoints:
+    """Ports (or other doors to the outside) a lab of a kind holds while this process runs it."""
+
+    open: Callable[[str, Callable[[], Lab | None]], Awaitable[None]]
+    close: Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
 class LabKind:
     """Everything the platform needs from a kind of lab.
 
@@ -98,6 +106,9 @@ class LabKind:
     - ``safety(sim)`` lists what is wrong right now, as sentences (empty: every promise the
       kind makes holds); the page's safety badge and the tests read it.
     - ``terminal_machine`` matches the names terminal clients give their machines.
+    - ``endpoints`` is what a lab of the kind opens to the outside while this process runs it
+      (a Kafka lab: a port per broker, for real clients): ``open(lab_id, find_lab)`` when the
+      lab starts or is loaded here, ``close(lab_id)`` when it is closed or put away.
     """
 
     slug: str
@@ -112,6 +123,7 @@ class LabKind:
     actions: Mapping[str, Action] = field(default_factory=dict)
     commands: Mapping[str, KindCommand] = field(default_factory=dict)
     terminal_machine: re.Pattern[str] | None = None
+    endpoints: Endpoints | None = None
 
     def terminal_ops(self) -> tuple[str, ...]:
         return tuple(op for op, action in self.actions.items() if action.terminal)

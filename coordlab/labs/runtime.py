@@ -26,6 +26,7 @@ import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -158,6 +159,9 @@ class Runtime:
         self.tasks.clear()
         await self.save_changed()
         for lab_id in list(self.engine.labs):
+            endpoints = registry.kind_of(self.engine.labs[lab_id].scenario).endpoints
+            if endpoints is not None:
+                await endpoints.close(lab_id)
             await self.leases.release(lab_id)  # saved: another process may take them at once
         if isinstance(self.leases, RedisLeases):
             await self.leases.close()
@@ -208,7 +212,7 @@ class Runtime:
         await self.save(lab_id)
         if self._watched(lab_id) or lab_id not in self.engine.labs:
             return False
-        self.engine.close_lab(lab_id)
+        await self._stop(lab_id)
         self._idle_since.pop(lab_id, None)
         self.saved.pop(lab_id, None)
         await self.leases.release(lab_id)
@@ -298,7 +302,7 @@ class Runtime:
         # Building a Kafka cluster takes a while: in a worker thread, so the loop goes on serving.
         lab = await asyncio.get_running_loop().run_in_executor(None, Lab, new_lab_id(), scenario, seed)
         await self.make_room()  # others may have started labs meanwhile
-        self.engine.add_lab(lab)
+        await self._run(lab)
         await self.leases.claim(lab.id)
         await LabRecord.objects.acreate(id=lab.id, scenario_slug=slug, seed=lab.seed)
         return lab
@@ -360,7 +364,7 @@ class Runtime:
         if running is not None:
             return running
         await self.make_room()
-        self.engine.add_lab(lab)
+        await self._run(lab)
         self.saved[lab_id] = (lab.version, snapshot)
         self._views.pop(lab_id, None)
         self.peers.adopt(lab_id)
@@ -373,9 +377,9 @@ class Runtime:
         source = await self.open_lab(lab_id)
         await self.make_room()
         if lab_id in self.engine.labs:  # it runs here: copied while held, off the loop
-            copy = self.engine.add_lab(await self.engine.fork(lab_id, new_lab_id()))
+            copy = await self._run(await self.engine.fork(lab_id, new_lab_id()))
         else:  # a copy of another process's latest save: nothing runs it here
-            copy = self.engine.add_lab(source.fork(new_lab_id()))
+            copy = await self._run(source.fork(new_lab_id()))
         await self.leases.claim(copy.id)
         await LabRecord.objects.acreate(id=copy.id, scenario_slug=copy.scenario.slug, seed=copy.seed)
         return copy
@@ -384,10 +388,25 @@ class Runtime:
         """Stop a lab and forget it, in memory and in the database."""
         from coordlab.models import LabRecord
 
-        self.engine.close_lab(lab_id)
+        await self._stop(lab_id)
         self.saved.pop(lab_id, None)  # its latest snapshot, which can be megabytes
         await self.leases.release(lab_id)
         await LabRecord.objects.filter(id=lab_id).adelete()
+
+    async def _run(self, lab: Lab) -> Lab:
+        """Run a lab here, and open what its kind opens to the outside (a Kafka lab's ports)."""
+        self.engine.add_lab(lab)
+        endpoints = registry.kind_of(lab.scenario).endpoints
+        if endpoints is not None:
+            await endpoints.open(lab.id, partial(self.engine.labs.get, lab.id))
+        return lab
+
+    async def _stop(self, lab_id: str) -> None:
+        lab = self.engine.labs.get(lab_id)
+        endpoints = registry.kind_of(lab.scenario).endpoints if lab is not None else None
+        if endpoints is not None:
+            await endpoints.close(lab_id)
+        self.engine.close_lab(lab_id)
 
     def status(self, lab_id: str) -> dict[str, Any] | None:
         """A running lab's viewers, virtual time, speed and state; None if it is not in memory here."""

@@ -425,3 +425,14 @@ def test_a_kafka_lab_is_usable_on_a_phone(browser, server_url):
     wide = page.evaluate(TOO_WIDE)
     page.close()
     assert width <= 390, f"no sideways scrolling: {width}px, because of {wide}"
+
+
+def test_the_page_gives_the_bootstrap_address_of_its_brokers_for_real_kafka_clients(page, server_url):
+    open_lab(page, server_url, "kafka-messenger")
+    section = page.locator("#real-clients")
+    section.scroll_into_view_if_needed()
+    expect(section).to_be_visible()
+    expect(page.locator("#bootstrap")).to_have_text(re.compile(r"^127\.0\.0\.1:\d+,127\.0\.0\.1:\d+,127\.0\.0\.1:\d+$"))
+    first = page.locator("#bootstrap").inner_text().split(",")[0]
+    expect(page.locator("#kcat-list")).to_have_text(f"kcat -b {first} -L")
+    expect(page.locator("#python-consume")).to_contain_text(f'bootstrap_servers="{first}"')

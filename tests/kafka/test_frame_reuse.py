@@ -4,6 +4,7 @@ whose log and replicas stood still, a record's box) and build again what did."""
 from __future__ import annotations
 
 import gc
+import weakref
 
 from coordlab.labs.commands import from_data
 from coordlab.labs.lab import Lab
@@ -38,6 +39,7 @@ def test_what_a_lab_reused_goes_with_the_lab():
     lab.apply(from_data({"command": "forward", "seconds": 5}))
     frames.context(lab)
     assert lab in frames._reused
+    gone = weakref.ref(lab)
     del lab
     gc.collect()
-    assert len(frames._reused) == 0
+    assert gone() is None, "what the lab's frames reused does not keep the lab (or its parts) alive"

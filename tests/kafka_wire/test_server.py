@@ -1,0 +1,133 @@
+"""A simulated broker's answers to Kafka requests, without a socket: versions are negotiated as
+KIP-35 and KIP-511 say, and no byte string, however malformed, does more than close its own
+connection or changes the lab."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from coordlab.labs import registry
+from coordlab.labs.lab import Lab
+from kafka_app.model.broker import Broker
+from kafka_app.wire import server
+from kafka_app.wire.codec import Malformed, Reader, Writer
+from kafka_app.wire.messages import API_VERSIONS, APIS, FETCH, METADATA, Api
+from kafka_app.wire.server import Refused, respond
+
+PORTS = {1: 19001, 2: 19002, 3: 19003}
+
+
+@pytest.fixture(scope="module")
+def lab() -> Lab:
+    scenario = registry.get("kafka-messenger")
+    assert scenario is not None
+    return Lab("wire", scenario)
+
+
+def broker(lab: Lab, broker_id: int = 1) -> Broker:
+    node = lab.sim.nodes[f"b{broker_id}"]
+    assert isinstance(node, Broker)
+    return node
+
+
+def request(api: Api, version: int, body: dict[str, Any], correlation: int = 7) -> bytes:
+    out = Writer()
+    out.int16(api.key)
+    out.int16(version)
+    out.int32(correlation)
+    out.string("test-client")
+    if api.flexible(version):
+        out.empty_tagged_fields()
+    api.request.write(out, body, version, api.flexible(version))
+    return out.getvalue()
+
+
+def ask(lab: Lab, data: bytes, broker_id: int = 1) -> bytes:
+    return asyncio.run(respond(data, lambda: broker(lab, broker_id), "127.0.0.1", lambda: PORTS))
+
+
+def answer(api: Api, version: int, data: bytes, header_flexible: bool = False) -> tuple[int, dict[str, Any]]:
+    reader = Reader(data)
+    correlation = reader.int32()
+    if header_flexible:
+        reader.tagged_fields()
+    body = api.response.read(reader, version, api.flexible(version))
+    assert reader.done()
+    return correlation, body
+
+
+def test_api_versions_lists_every_api_this_broker_speaks(lab: Lab) -> None:
+    correlation, body = answer(API_VERSIONS, 3, ask(lab, request(API_VERSIONS, 3, {
+        "client_software_name": "test", "client_software_version": "1"})))
+    assert correlation == 7 and body["error_code"] == 0
+    assert {(k["api_key"], k["min_version"], k["max_version"]) for k in body["api_keys"]} == \
+        {(api.key, api.min_version, api.max_version) for api in APIS.values()}
+
+
+def test_a_newer_api_versions_than_this_broker_speaks_gets_unsupported_version_in_v0(lab: Lab) -> None:
+    data = request(API_VERSIONS, 3, {"client_software_name": "x", "client_software_version": "1"})
+    newer = data[:2] + (4).to_bytes(2, "big") + data[4:]
+    _, body = answer(API_VERSIONS, 0, ask(lab, newer))
+    assert body["error_code"] == 35 and any(k["api_key"] == 18 and k["max_version"] == 3 for k in body["api_keys"])
+
+
+def test_metadata_names_each_broker_at_the_address_the_client_used_with_its_own_port(lab: Lab) -> None:
+    _, body = answer(METADATA, 8, ask(lab, request(METADATA, 8, {"topics": None})))
+    assert sorted((b["node_id"], b["host"], b["port"]) for b in body["brokers"]) == \
+        [(i, "127.0.0.1", port) for i, port in sorted(PORTS.items())]
+    topics = {t["name"]: t for t in body["topics"]}
+    assert [p["partition_index"] for p in topics["messages"]["partitions"]] == [0, 1, 2]
+    _, unknown = answer(METADATA, 1, ask(lab, request(METADATA, 1, {"topics": [{"name": "nope"}]})))
+    assert unknown["topics"][0]["error_code"] == 3  # UNKNOWN_TOPIC_OR_PARTITION
+
+
+def test_a_fetch_from_a_follower_is_refused_and_from_the_leader_returns_records(lab: Lab) -> None:
+    state = broker(lab).metadata["topics"]["messages"]["partitions"]
+    leader = state["0"]["leader"]
+    follower = next(b for b in state["0"]["replicas"] if b != leader)
+    fetch = {"replica_id": -1, "max_wait_ms": 0, "min_bytes": 1, "max_bytes": 1 << 20, "isolation_level": 0,
+             "topics": [{"topic": "messages", "partitions": [{"partition": 0, "fetch_offset": 0,
+                                                              "partition_max_bytes": 1 << 20}]}]}
+    _, refused = answer(FETCH, 11, ask(lab, request(FETCH, 11, fetch), follower))
+    assert refused["responses"][0]["partitions"][0]["error_code"] == 6  # NOT_LEADER_OR_FOLLOWER
+    _, served = answer(FETCH, 11, ask(lab, request(FETCH, 11, fetch), leader))
+    partition = served["responses"][0]["partitions"][0]
+    assert partition["error_code"] == 0 and partition["records"] and partition["high_watermark"] > 0
+
+
+def valid_requests() -> list[bytes]:
+    return [
+        request(API_VERSIONS, 3, {"client_software_name": "a", "client_software_version": "1"}),
+        request(METADATA, 8, {"topics": [{"name": "messages"}]}),
+        request(FETCH, 11, {"replica_id": -1, "max_wait_ms": 0, "min_bytes": 1, "max_bytes": 1 << 20,
+                            "isolation_level": 0, "topics": [{"topic": "messages", "partitions": [
+                                {"partition": 1, "fetch_offset": 0, "partition_max_bytes": 1 << 20}]}]}),
+    ]
+
+
+def lab_state(lab: Lab) -> tuple[Any, ...]:
+    return (lab.sim.processed, lab.sim.now, len(lab.log),
+            {name: log.log_end_offset for name, log in broker(lab).logs.items()})
+
+
+@settings(max_examples=4000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(junk=st.binary(max_size=200), which=st.integers(0, 2), cut=st.integers(0, 400),
+       flips=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=4))
+def test_malformed_requests_only_close_their_connection_and_change_nothing(
+        lab: Lab, junk: bytes, which: int, cut: int, flips: list[tuple[int, int]]) -> None:
+    before = lab_state(lab)
+    mutated = bytearray(valid_requests()[which])
+    for position, value in flips:
+        mutated[position % len(mutated)] = value
+    with patch.object(server, "MAX_WAIT_S", 0.0):  # a fetch with nothing new answers at once here
+        for data in (junk, bytes(mutated[:cut]) + junk, bytes(mutated)):
+            with contextlib.suppress(Refused, Malformed):  # the connection is closed; nothing else happens
+                ask(lab, data)
+    assert lab_state(lab) == before
