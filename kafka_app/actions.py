@@ -26,6 +26,7 @@ from .model.consumer import ConsumerNode
 from .model.errors import InvalidConfigurationError, error_for
 from .model.partitioner import murmur2, to_positive
 from .model.producer import ProducerNode
+from .model.real_client import RealClient
 from .model.story import KEY_MODES, Publisher, Service, TerminalConsumer
 
 MAX_RATE = 200.0
@@ -33,6 +34,7 @@ MAX_PARTITIONS = 12
 MAX_CONSUMERS = 12
 MACHINE_NAME = re.compile(r"[a-z][a-z0-9-]{0,23}")
 TERMINAL_NAME = re.compile(r"terminal-[a-z0-9]{4}")
+REAL_CLIENT_NAME = re.compile(r"real-[a-z0-9-]{1,19}")
 WEB_PRODUCER = "web"
 ADMIN = "topic-admin"
 TERMINAL_RATE = 20.0
@@ -407,6 +409,32 @@ def reset_offsets(sim: Simulation, group: str, to: str) -> None:
     sim.trace("lab", "offsets_reset", f"Group {group}'s offsets reset to {to}.", group=group)
 
 
+def check_real_produce(sim: Simulation, fields: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """A Produce request a real client sent to one of the lab's brokers over TCP (``kafka_app.wire``
+    builds these fields from the request it decoded; a browser cannot send records)."""
+    client, broker = fields.get("client"), fields.get("broker")
+    partitions = fields.get("partitions")
+    if not isinstance(client, str) or not REAL_CLIENT_NAME.fullmatch(client) or not isinstance(broker, str) \
+            or broker not in sim.nodes or not isinstance(partitions, list) or not partitions:
+        raise CommandError("Real clients' records come from the brokers' ports, not from here.")
+    node = sim.nodes.get(client)
+    if node is not None and not isinstance(node, RealClient):
+        raise CommandError(f"{client} is not a real client here.")
+    count = sum(len(p["records"]) for p in partitions)
+    logged = {"client": client, "broker": broker, "request": int(fields["request"]), "acks": int(fields["acks"]),
+              "timeout_ms": int(fields["timeout_ms"]), "partitions": partitions}
+    return logged, f"{client} (a real Kafka client) sends {count} record(s) to {broker}."
+
+
+def real_produce(sim: Simulation, command: dict[str, Any]) -> None:
+    node = sim.nodes.get(command["client"])
+    if node is None:
+        node = sim.add_node(RealClient(name=command["client"]))
+    assert isinstance(node, RealClient)
+    node.produce(sim, command["broker"], command["request"], command["acks"], command["timeout_ms"],
+                 command["partitions"])
+
+
 #: op → its check and apply; a terminal client may publish, and join and end its own consumers
 ACTIONS = {
     "publish": Action(check_publish, publish, terminal=True),
@@ -424,4 +452,5 @@ ACTIONS = {
     "join": Action(check_join, join, terminal=True, member=JOINS),
     "leave": Action(check_remove_consumer, close_consumer, terminal=True, member=LEAVES),
     "vanish": Action(check_vanish, lambda sim, c: sim.crash(c["member"]), terminal=True, member=VANISHES),
+    "real_produce": Action(check_real_produce, real_produce),
 }

@@ -22,6 +22,7 @@ from .model.consumer import ConsumerNode
 from .model.controller import ControllerState
 from .model.log import PartitionLog, Record
 from .model.producer import ProducerNode
+from .model.real_client import RealClient
 from .model.settings import OFFSETS_TOPIC
 from .model.story import (
     KEY_MODES,
@@ -220,6 +221,8 @@ def _actor(node: Any, position: tuple[float, float]) -> dict[str, Any]:
         detail = f"{node.group_id}: {phase}" if node.group_id else phase
     elif isinstance(node, QueueWorker):
         detail = "reads the queue"
+    elif isinstance(node, RealClient):
+        detail = f"real client: {node.produced} written"
     else:
         detail = ""
     kind = "consumer" if isinstance(node, (ConsumerNode, QueueWorker)) else "producer"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from coordlab.sim import Simulation
 
-from .commands import Parser
+from .commands import Command, Parser
 from .scenario import Scenario
 
 if TYPE_CHECKING:
@@ -85,10 +85,22 @@ class Parts:
 
 
 @dataclass(frozen=True)
+class LabAccess:
+    """What a kind's endpoints may do with a lab this process runs: look at it as it is now (None once
+    it is gone), send it a command as a viewer's would go, and count an outside client as watching
+    it while connected (its clock runs then), with ``watch`` and ``unwatch`` in pairs."""
+
+    lab: Callable[[], Lab | None]
+    execute: Callable[[Command], Awaitable[str]]
+    watch: Callable[[], None]
+    unwatch: Callable[[], None]
+
+
+@dataclass(frozen=True)
 class Endpoints:
     """Ports (or other doors to the outside) a lab of a kind holds while this process runs it."""
 
-    open: Callable[[str, Callable[[], Lab | None]], Awaitable[None]]
+    open: Callable[[str, LabAccess], Awaitable[None]]
     close: Callable[[str], Awaitable[None]]
 
 
@@ -107,8 +119,8 @@ class LabKind:
       kind makes holds); the page's safety badge and the tests read it.
     - ``terminal_machine`` matches the names terminal clients give their machines.
     - ``endpoints`` is what a lab of the kind opens to the outside while this process runs it
-      (a Kafka lab: a port per broker, for real clients): ``open(lab_id, find_lab)`` when the
-      lab starts or is loaded here, ``close(lab_id)`` when it is closed or put away.
+      (a Kafka lab: a port per broker, for real clients): ``open(lab_id, access)`` when the lab
+      starts or is loaded here (``LabAccess``), ``close(lab_id)`` when it is closed or put away.
     """
 
     slug: str

@@ -40,6 +40,7 @@ from . import collector, registry
 from .commands import Command
 from .engine import Engine, UnknownLab, new_lab_id
 from .fanout import Fanout, Viewer, group_name
+from .kinds import LabAccess
 from .lab import Lab
 from .ownership import Leases, LocalLeases, RedisLeases
 from .packing import pack_checkpoint, unpack
@@ -398,7 +399,8 @@ class Runtime:
         self.engine.add_lab(lab)
         endpoints = registry.kind_of(lab.scenario).endpoints
         if endpoints is not None:
-            await endpoints.open(lab.id, partial(self.engine.labs.get, lab.id))
+            await endpoints.open(lab.id, LabAccess(partial(self.engine.labs.get, lab.id), partial(self.execute, lab.id),
+                                                   partial(self.watch, lab.id), partial(self.unwatch, lab.id)))
         return lab
 
     async def _stop(self, lab_id: str) -> None:

@@ -20,11 +20,12 @@ from kafka_app.model.broker import Broker
 from kafka_app.model.log import PartitionLog
 from kafka_app.model.records import log_name
 
+from .codec import Malformed
 from .messages import APIS
-from .records import WireRecord, encode_batch
+from .records import WireRecord, decode_batches, encode_batch
 
-NONE, OFFSET_OUT_OF_RANGE, UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER = 0, 1, 3, 6
-UNSUPPORTED_VERSION = 35
+NONE, OFFSET_OUT_OF_RANGE, CORRUPT_MESSAGE, UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER = 0, 1, 2, 3, 6
+REQUEST_TIMED_OUT, UNSUPPORTED_VERSION, INVALID_REQUIRED_ACKS, INVALID_RECORD = 7, 35, 21, 87
 EARLIEST, LATEST = -2, -1
 #: a fetch answers at most this many bytes and records, whatever the client allows: encoding them runs
 #: on the server's event loop, which must not be held for long (a client simply fetches again)
@@ -134,6 +135,49 @@ def fetch(broker: Broker, request: dict[str, Any]) -> tuple[dict[str, Any], int]
                 carried += len(records)
         responses.append({"topic": topic["topic"], "partitions": partitions})
     return {"throttle_time_ms": 0, "error_code": NONE, "session_id": 0, "responses": responses}, carried
+
+
+def produce(request: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[tuple[str, int], int]]:
+    """What the lab's real-client machine sends for a Produce request: one entry per partition with its
+    records (each batch decoded, its CRC checked), and the partitions refused before that, with their
+    error (a batch that does not parse, is compressed, or is not Kafka's v2 format)."""
+    sending, refused = [], {}
+    for topic in request["topic_data"]:
+        for item in topic["partition_data"]:
+            where = (topic["name"], item["index"])
+            try:
+                batches = decode_batches(item["records"] or b"")
+            except Malformed as error:
+                refused[where] = getattr(error, "error_code", CORRUPT_MESSAGE)
+                continue
+            if len(batches) != 1 or not batches[0].records:  # a Produce carries one batch per partition
+                refused[where] = INVALID_RECORD
+                continue
+            batch = batches[0]
+            records = [{"key": r.key, "value": r.value, "headers": [(k, v or b"") for k, v in r.headers],
+                        "timestamp": r.timestamp, "producer_id": batch.producer_id,
+                        "sequence": batch.base_sequence + i if batch.base_sequence >= 0 else -1}
+                       for i, r in enumerate(batch.records)]
+            sending.append({"topic": topic["name"], "partition": item["index"], "records": records})
+    return sending, refused
+
+
+def produce_response(request: dict[str, Any], refused: dict[tuple[str, int], int],
+                     answers: dict[tuple[str, int], dict[str, Any]]) -> dict[str, Any]:
+    """The Produce response: each partition's answer from the broker, its refusal, or a timeout."""
+    responses = []
+    for topic in request["topic_data"]:
+        partitions = []
+        for item in topic["partition_data"]:
+            where = (topic["name"], item["index"])
+            got = answers.get(where)
+            error = refused.get(where, got["error"] if got else REQUEST_TIMED_OUT)
+            partitions.append({"index": item["index"], "error_code": error,
+                               "base_offset": got["base_offset"] if got and not error else -1,
+                               "log_append_time_ms": -1, "log_start_offset": -1, "record_errors": [],
+                               "error_message": None})
+        responses.append({"name": topic["name"], "partition_responses": partitions})
+    return {"responses": responses, "throttle_time_ms": 0}
 
 
 def _first_at_or_after(log: PartitionLog, timestamp: int) -> tuple[int, int] | None:

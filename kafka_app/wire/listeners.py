@@ -13,15 +13,19 @@ import asyncio
 import logging
 from collections.abc import Callable
 from functools import partial
+from itertools import count
+from typing import Any
 
 from django.conf import settings  # type: ignore[import-untyped]
 
+from coordlab.labs.commands import Command
+from coordlab.labs.kinds import LabAccess
 from coordlab.labs.lab import Lab
 from kafka_app.model import observe
 from kafka_app.model.broker import Broker
 from kafka_app.model.protocol import broker_name
 
-from .server import serve
+from .server import Door, serve
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +49,21 @@ def ports(lab_id: str) -> dict[int, int]:
     return {broker_id: port for broker_id, (port, _) in _open.get(lab_id, {}).items()}
 
 
-async def open_lab(lab_id: str, find_lab: Callable[[], Lab | None]) -> None:
+async def open_lab(lab_id: str, access: LabAccess) -> None:
     """Give each broker of the lab a port and answer Kafka clients on it."""
+    find_lab = access.lab
     lab = find_lab()
     if lab is None or lab_id in _open:
         return
+    requests = count(1)  # the lab's real-client requests, numbered over all its brokers
+
+    def node(name: str) -> object | None:
+        current = find_lab()
+        return current.sim.nodes.get(name) if current is not None else None
+
+    async def act(fields: dict[str, Any]) -> str:
+        return await access.execute(Command("act", {"op": fields["op"], "fields": fields}))
+
     host, free = settings.COORDLAB_WIRE_HOST, iter(port_range())
     taken = {port for servers in _open.values() for port, _ in servers.values()}
     opened: dict[int, tuple[int, asyncio.Server]] = {}
@@ -58,7 +72,8 @@ async def open_lab(lab_id: str, find_lab: Callable[[], Lab | None]) -> None:
         for port in free:
             if port in taken:
                 continue
-            handler = partial(_connected, lab_id, partial(_broker, find_lab, broker.broker_id), partial(ports, lab_id))
+            door = Door(partial(_broker, find_lab, broker.broker_id), node, partial(ports, lab_id), act, requests)
+            handler = partial(_connected, lab_id, door, access)
             try:
                 server = await asyncio.start_server(handler, host, port, reuse_address=False)
             except OSError:
@@ -84,11 +99,14 @@ def _broker(find_lab: Callable[[], Lab | None], broker_id: int) -> Broker | None
     return node if isinstance(node, Broker) else None
 
 
-async def _connected(lab_id: str, find: Callable[[], Broker | None], lab_ports: Callable[[], dict[int, int]],
-                     reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _connected(lab_id: str, door: Door, access: LabAccess, reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> None:
+    """Serve one client; while it is connected the lab counts it as watching, so its clock runs."""
     clients = _clients.setdefault(lab_id, set())
     clients.add(writer)
+    access.watch()
     try:
-        await serve(reader, writer, find, lab_ports)
+        await serve(reader, writer, door)
     finally:
+        access.unwatch()
         clients.discard(writer)

@@ -100,4 +100,28 @@ FETCH = Api(
             Field("records", "records", nullable=0)))))))),
 )
 
-APIS = {api.key: api for api in (API_VERSIONS, METADATA, LIST_OFFSETS, FETCH)}
+PRODUCE = Api(
+    0, "Produce", 3, 8,
+    request=struct(
+        Field("transactional_id", "string", nullable=3), Field("acks", "int16"), Field("timeout_ms", "int32"),
+        Field("topic_data", Array(struct(Field("name", "string"), Field("partition_data", Array(struct(
+            Field("index", "int32"), Field("records", "records", nullable=0)))))))),
+    response=struct(
+        Field("responses", Array(struct(Field("name", "string"), Field("partition_responses", Array(struct(
+            Field("index", "int32"), Field("error_code", "int16"), Field("base_offset", "int64"),
+            Field("log_append_time_ms", "int64", default=-1), Field("log_start_offset", "int64", since=5, default=-1),
+            Field("record_errors", Array(struct(Field("batch_index", "int32"),
+                                                Field("batch_index_error_message", "string", nullable=8))),
+                  since=8, default=[]),
+            Field("error_message", "string", since=8, nullable=8))))))),
+        Field("throttle_time_ms", "int32", default=0)),
+)
+
+INIT_PRODUCER_ID = Api(
+    22, "InitProducerId", 0, 1,
+    request=struct(Field("transactional_id", "string", nullable=0), Field("transaction_timeout_ms", "int32")),
+    response=struct(Field("throttle_time_ms", "int32", default=0), Field("error_code", "int16"),
+                    Field("producer_id", "int64"), Field("producer_epoch", "int16")),
+)
+
+APIS = {api.key: api for api in (API_VERSIONS, METADATA, LIST_OFFSETS, FETCH, PRODUCE, INIT_PRODUCER_ID)}

@@ -6,22 +6,29 @@ that does not parse, an unknown API or a version this server does not speak clos
 connection, as a Kafka broker does (``InvalidRequestException``); a client tells the
 version it may use with ``ApiVersions`` first, which answers an unsupported version of
 itself with UNSUPPORTED_VERSION and the versions it does support (KIP-511). A broker that
-is down in the lab refuses connections and closes the ones it had. Nothing a client sends
-reaches the lab's state: these requests only read it.
+is down in the lab refuses connections and closes the ones it had. Reads are answered from
+the broker's state; a Produce request becomes a lab command (``real_produce``: logged, so a
+rewind replays it) for the client's machine in the lab, and its answer is what the broker
+sends that machine back, or REQUEST_TIMED_OUT if none came in the request's time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from itertools import count
 from typing import Any
 
+from coordlab.labs.commands import CommandError
 from kafka_app.model.broker import Broker
+from kafka_app.model.real_client import RealClient, answer_key
 
 from . import handlers
 from .codec import Malformed, Reader, Writer
-from .messages import API_VERSIONS, APIS, FETCH, LIST_OFFSETS, METADATA, Api
+from .messages import API_VERSIONS, APIS, FETCH, INIT_PRODUCER_ID, LIST_OFFSETS, METADATA, PRODUCE, Api
 
 logger = logging.getLogger(__name__)
 
@@ -33,16 +40,32 @@ REQUESTS_PER_S, REQUEST_BURST = 200.0, 50.0
 MAX_WAIT_S = 1.0
 WAIT_STEP_S = 0.05
 
-#: the broker a listener serves, looked up afresh for each request (None: the lab is gone)
-FindBroker = Callable[[], Broker | None]
+#: a produce request waits at most this long for the lab's answer (or the client's timeout_ms)
+MAX_PRODUCE_WAIT_S = 30.0
+#: real clients' idempotent producers get ids from here up, apart from the lab's own producers' (which count
+#: from 0): Kafka hands out blocks of ids from ZooKeeper, and only their uniqueness matters
+REAL_PRODUCER_IDS = 1_000_000
+COORDINATOR_NOT_AVAILABLE = 15
+NOT_A_NAME = re.compile(r"[^a-z0-9-]+")
+
+
+@dataclass
+class Door:
+    """What a broker's listener needs from the lab: the broker and the lab's machines as they are now
+    (None once the lab is gone), the brokers' ports, and a way to send a lab command."""
+
+    broker: Callable[[], Broker | None]
+    node: Callable[[str], object | None]
+    ports: Callable[[], dict[int, int]]
+    execute: Callable[[dict[str, Any]], Awaitable[str]]
+    requests: count[int]
 
 
 class Refused(Exception):
     """The connection is closed: what the client sent is not a request this broker answers."""
 
 
-async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, find: FindBroker,
-                ports: Callable[[], dict[int, int]]) -> None:
+async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, door: Door) -> None:
     """Answer one client's requests, in order, until it or the broker goes away."""
     host = writer.get_extra_info("sockname")[0]
     peer = writer.get_extra_info("peername")
@@ -50,7 +73,7 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, find
     allowance, last = REQUEST_BURST, clock()
     try:
         while True:
-            broker = find()
+            broker = door.broker()
             if broker is None or not broker.alive:
                 return
             size = int.from_bytes(await reader.readexactly(4), "big", signed=True)
@@ -62,9 +85,10 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, find
             allowance -= 1
             if not 0 < size <= MAX_REQUEST_BYTES:
                 raise Refused(f"a request of {size} bytes (at most {MAX_REQUEST_BYTES} are read)")
-            answer = await respond(await reader.readexactly(size), find, host, ports)
-            writer.write(len(answer).to_bytes(4, "big") + answer)
-            await writer.drain()
+            answer = await respond(await reader.readexactly(size), door, host)
+            if answer is not None:  # (a produce with acks=0 gets no answer at all)
+                writer.write(len(answer).to_bytes(4, "big") + answer)
+                await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
         pass
     except (Refused, Malformed) as why:
@@ -73,11 +97,11 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, find
         writer.close()
 
 
-async def respond(data: bytes, find: FindBroker, host: str, ports: Callable[[], dict[int, int]]) -> bytes:
-    """The response (header and body, without its size) to one request."""
+async def respond(data: bytes, door: Door, host: str) -> bytes | None:
+    """The response (header and body, without its size) to one request; None if it gets none."""
     request = Reader(data)
     key, version, correlation = request.int16(), request.int16(), request.int32()
-    request.string()  # client id (nullable, never compact)
+    client_id = request.string() or ""  # nullable, never compact
     api = APIS.get(key)
     if api is None:
         raise Refused(f"API key {key}, which this broker does not know")
@@ -89,27 +113,73 @@ async def respond(data: bytes, find: FindBroker, host: str, ports: Callable[[], 
     if flexible:
         request.tagged_fields()  # request header v2
     body = api.request.read(request, version, flexible)
-    broker = find()
+    broker = door.broker()
     if broker is None or not broker.alive:
         raise Refused("the broker is down")
-    return _encode(api, version, correlation, await _answer(api, body, broker, find, host, ports))
+    if api is PRODUCE:
+        answer = await _produce(body, broker, door, client_id)
+        return None if answer is None else _encode(api, version, correlation, answer)
+    return _encode(api, version, correlation, await _answer(api, body, broker, door, host))
 
 
-async def _answer(api: Api, body: dict[str, Any], broker: Broker, find: FindBroker, host: str,
-                  ports: Callable[[], dict[int, int]]) -> dict[str, Any]:
+def client_name(client_id: str) -> str:
+    """The name a real client's machine has in the lab, from the client id it gives."""
+    return "real-" + (NOT_A_NAME.sub("-", client_id.lower()).strip("-")[:19].strip("-") or "client")
+
+
+async def _produce(body: dict[str, Any], broker: Broker, door: Door, client_id: str) -> dict[str, Any] | None:
+    acks = body["acks"]
+    if acks not in (-1, 0, 1):
+        refused = {(t["name"], p["index"]): handlers.INVALID_REQUIRED_ACKS for t in body["topic_data"]
+                   for p in t["partition_data"]}
+        return handlers.produce_response(body, refused, {})
+    sending, refused = handlers.produce(body)
+    name, number = client_name(client_id), next(door.requests)
+    timeout_ms = max(0, min(body["timeout_ms"], int(MAX_PRODUCE_WAIT_S * 1000)))
+    if sending:
+        try:
+            await door.execute({"op": "real_produce", "client": name, "broker": broker.name, "request": number,
+                                "acks": acks, "timeout_ms": timeout_ms, "partitions": sending})
+        except CommandError:  # the lab cannot take it now (it is jumping ahead or rewinding): try again later
+            refused.update({(p["topic"], p["partition"]): handlers.REQUEST_TIMED_OUT for p in sending})
+            sending = []
+    if acks == 0:
+        return None
+    wanted = {(p["topic"], p["partition"]) for p in sending}
+    answers: dict[tuple[str, int], dict[str, Any]] = {}
+    waited = 0.0
+    while True:
+        node = door.node(name)
+        if isinstance(node, RealClient):
+            for topic, partition in wanted - answers.keys():
+                got = node.answers.get(answer_key(number, topic, partition))
+                if got is not None:
+                    answers[(topic, partition)] = got
+        if answers.keys() >= wanted or waited >= timeout_ms / 1000:
+            return handlers.produce_response(body, refused, answers)
+        await asyncio.sleep(WAIT_STEP_S)
+        waited += WAIT_STEP_S
+
+
+async def _answer(api: Api, body: dict[str, Any], broker: Broker, door: Door, host: str) -> dict[str, Any]:
     if api is API_VERSIONS:
         return handlers.api_versions()
     if api is METADATA:
-        return handlers.metadata(broker, body, host, ports())
+        return handlers.metadata(broker, body, host, door.ports())
     if api is LIST_OFFSETS:
         return handlers.list_offsets(broker, body)
+    if api is INIT_PRODUCER_ID:
+        if body["transactional_id"] is not None:  # transactions are not modelled: no coordinator for them
+            return {"error_code": COORDINATOR_NOT_AVAILABLE, "producer_id": -1, "producer_epoch": -1}
+        return {"error_code": handlers.NONE, "producer_id": REAL_PRODUCER_IDS + next(door.requests),
+                "producer_epoch": 0}
     assert api is FETCH
     answer, carried = handlers.fetch(broker, body)
     waited, wait = 0.0, min(max(body["max_wait_ms"], 0) / 1000, MAX_WAIT_S)
     while not carried and waited < wait:  # the fetch purgatory: wait for records, or for the client's limit
         await asyncio.sleep(WAIT_STEP_S)
         waited += WAIT_STEP_S
-        current = find()
+        current = door.broker()
         if current is None or not current.alive:
             raise Refused("the broker went down")
         answer, carried = handlers.fetch(current, body)

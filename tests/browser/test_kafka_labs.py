@@ -435,4 +435,5 @@ def test_the_page_gives_the_bootstrap_address_of_its_brokers_for_real_kafka_clie
     expect(page.locator("#bootstrap")).to_have_text(re.compile(r"^127\.0\.0\.1:\d+,127\.0\.0\.1:\d+,127\.0\.0\.1:\d+$"))
     first = page.locator("#bootstrap").inner_text().split(",")[0]
     expect(page.locator("#kcat-list")).to_have_text(f"kcat -b {first} -L")
+    expect(page.locator("#kcat-produce")).to_have_text(f"kcat -b {first} -P -t messages -K :")
     expect(page.locator("#python-consume")).to_contain_text(f'bootstrap_servers="{first}"')

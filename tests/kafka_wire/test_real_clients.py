@@ -12,7 +12,7 @@ import sys
 import urllib.request
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from bench.servers import start_owned_lab
 from tests.server import running_server
@@ -86,6 +86,36 @@ def test_kafka_python_assigns_seeks_and_polls_the_records_below_the_high_waterma
         assert all(r.topic == "messages" and r.partition == 1 and r.value for r in records)
     finally:
         consumer.close()
+
+
+def test_kcat_produces_through_the_lab_and_reads_its_records_back(lab):
+    broker = f"{HOST}:{lab['ports'][0]}"
+    done = subprocess.run(["kcat", "-b", broker, "-P", "-t", "messages", "-p", "2", "-K", ":"],
+                          input="kcat-1:hello from kcat\nkcat-2:bye from kcat\n", capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    out = kcat("-b", broker, "-C", "-t", "messages", "-p", "2", "-o", "beginning", "-e", "-f", "%k=%s\n")
+    assert "kcat-1=hello from kcat\nkcat-2=bye from kcat" in out, "both records, in order, on the partition asked"
+    page = urllib.request.urlopen(urllib.request.Request(f"{lab['url']}/labs/{lab['id']}/",
+                                                         headers={"Cookie": lab["cookie"]}), timeout=10).read().decode()
+    assert 'id="machine-real-rdkafka"' in page, "the client is a machine of the lab's picture"
+
+
+def test_kafka_pythons_idempotent_producer_gets_the_offset_the_lab_gave_its_record(lab):
+    producer = KafkaProducer(bootstrap_servers=f"{HOST}:{lab['ports'][1]}", acks="all", client_id="booking-service")
+    try:
+        sent = producer.send("messages", key=b"booking-42", value=b"lab slot booked").get(timeout=30)
+    finally:
+        producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=f"{HOST}:{lab['ports'][2]}", group_id=None, consumer_timeout_ms=5000)
+    try:
+        partition = TopicPartition("messages", sent.partition)
+        consumer.assign([partition])
+        consumer.seek(partition, sent.offset)
+        record = next(iter(consumer))
+    finally:
+        consumer.close()
+    assert (record.offset, record.key, record.value) == (sent.offset, b"booking-42", b"lab slot booked")
 
 
 @pytest.mark.parametrize("frame", [

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from itertools import count
 from typing import Any
 from unittest.mock import patch
 
@@ -18,8 +19,9 @@ from coordlab.labs.lab import Lab
 from kafka_app.model.broker import Broker
 from kafka_app.wire import server
 from kafka_app.wire.codec import Malformed, Reader, Writer
-from kafka_app.wire.messages import API_VERSIONS, APIS, FETCH, METADATA, Api
-from kafka_app.wire.server import Refused, respond
+from kafka_app.wire.messages import API_VERSIONS, APIS, FETCH, METADATA, PRODUCE, Api
+from kafka_app.wire.records import WireRecord, encode_batch
+from kafka_app.wire.server import Door, Refused, respond
 
 PORTS = {1: 19001, 2: 19002, 3: 19003}
 
@@ -49,11 +51,16 @@ def request(api: Api, version: int, body: dict[str, Any], correlation: int = 7) 
     return out.getvalue()
 
 
-def ask(lab: Lab, data: bytes, broker_id: int = 1) -> bytes:
-    return asyncio.run(respond(data, lambda: broker(lab, broker_id), "127.0.0.1", lambda: PORTS))
+def ask(lab: Lab, data: bytes, broker_id: int = 1) -> bytes | None:
+    async def refuse(fields: dict[str, Any]) -> str:
+        raise AssertionError("a read does not send the lab a command")
+
+    door = Door(lambda: broker(lab, broker_id), lab.sim.nodes.get, lambda: PORTS, refuse, count(1))
+    return asyncio.run(respond(data, door, "127.0.0.1"))
 
 
-def answer(api: Api, version: int, data: bytes, header_flexible: bool = False) -> tuple[int, dict[str, Any]]:
+def answer(api: Api, version: int, data: bytes | None, header_flexible: bool = False) -> tuple[int, dict[str, Any]]:
+    assert data is not None
     reader = Reader(data)
     correlation = reader.int32()
     if header_flexible:
@@ -131,3 +138,33 @@ def test_malformed_requests_only_close_their_connection_and_change_nothing(
             with contextlib.suppress(Refused, Malformed):  # the connection is closed; nothing else happens
                 ask(lab, data)
     assert lab_state(lab) == before
+
+
+def produce_request(records: bytes, acks: int = -1) -> bytes:
+    return request(PRODUCE, 8, {"transactional_id": None, "acks": acks, "timeout_ms": 100, "topic_data": [
+        {"name": "messages", "partition_data": [{"index": 0, "records": records}]}]})
+
+
+def test_a_produce_becomes_one_lab_command_and_a_broken_batch_is_refused_without_one(lab: Lab) -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def execute(fields: dict[str, Any]) -> str:
+        sent.append(fields)
+        return "sent"
+
+    door = Door(lambda: broker(lab), lab.sim.nodes.get, lambda: PORTS, execute, count(1))
+    batch = encode_batch(0, [WireRecord(0, 5, b"k", b"v", [("h", b"1")])], producer_id=7, base_sequence=3)
+    _, body = answer(PRODUCE, 8, asyncio.run(respond(produce_request(batch), door, "127.0.0.1")))
+    assert [(f["op"], f["client"], f["broker"], f["acks"]) for f in sent] == [("real_produce", "real-test-client",
+                                                                               "b1", -1)]
+    record = sent[0]["partitions"][0]["records"][0]
+    assert (record["key"], record["value"], record["headers"], record["producer_id"], record["sequence"]) == \
+        (b"k", b"v", [("h", b"1")], 7, 3)
+    # nothing answered within the request's 100 ms (this lab does not run here): the client retries
+    assert body["responses"][0]["partition_responses"][0]["error_code"] == 7  # REQUEST_TIMED_OUT
+    broken = bytearray(batch)
+    broken[-1] ^= 0xFF
+    _, refused = answer(PRODUCE, 8, asyncio.run(respond(produce_request(bytes(broken)), door, "127.0.0.1")))
+    assert refused["responses"][0]["partition_responses"][0]["error_code"] == 2  # CORRUPT_MESSAGE
+    assert len(sent) == 1, "a batch that fails its CRC never reaches the lab"
+    assert asyncio.run(respond(produce_request(batch, acks=0), door, "127.0.0.1")) is None, "acks=0: no answer"
