@@ -10,25 +10,9 @@ from coordlab.basics.model import ALIVE, SUSPECTED, HeartbeatMachine
 from coordlab.basics.scenarios import MACHINES, SCENARIOS
 from coordlab.labs.commands import from_data
 from coordlab.labs.lab import Lab
+from tests.guide_steps import next_step
 
 SCENARIO = SCENARIOS[0]
-TICK_MS = 50.0
-
-
-def next_step(lab: Lab) -> int:
-    """Press Next and play until the lab pauses; assert it paused at the step's moment, in time."""
-    index = lab.tour.at
-    step = SCENARIO.guide[index]
-    began = lab.now
-    lab.apply(from_data({"command": "next"}))
-    for _ in range(int(step.within_ms / TICK_MS) + 20):
-        if lab.tour.running is None:
-            break
-        lab.advance(TICK_MS)
-    assert lab.tour.running is None and lab.tour.at == index + 1, f"step {index + 1}: {step.waits_for} did not come"
-    assert step.moment is not None and step.moment(lab.sim) and not lab.playing
-    assert lab.now - began <= step.within_ms
-    return lab.now - began
 
 
 def views(lab: Lab) -> dict[str, dict[str, str]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from coordlab.labs.commands import from_data
 from coordlab.labs.lab import Lab
 from coordlab.labs.registry import get
 from kafka_app import guides as g
@@ -17,35 +16,16 @@ from kafka_app.model.consumer import ConsumerNode
 from kafka_app.model.partitioner import murmur2, to_positive
 from kafka_app.model.story import ClassicQueue, LagMonitor, Publisher, SafetyMonitor, Service
 from kafka_app.scenarios import SCENARIOS, unclean_on
+from tests.guide_steps import next_step
 
 #: the scenario's own seed, and another
 SEEDS = [None, 7]
-TICK_MS = 50.0
 
 
 def start(slug: str, seed: int | None) -> Lab:
     scenario = get(slug)
     assert scenario is not None
     return Lab("t", scenario) if seed is None else Lab("t", scenario, seed=seed)
-
-
-def next_step(lab: Lab) -> int:
-    """Press Next and play at speed 1 until the lab pauses; assert that it paused at the step's
-    moment, in time, and return the virtual milliseconds the step took."""
-    index = lab.tour.at
-    step = lab.scenario.guide[index]
-    began = lab.now
-    lab.apply(from_data({"command": "next"}))
-    for _ in range(int(step.within_ms / TICK_MS) + 20):
-        if lab.tour.running is None:
-            break
-        lab.advance(TICK_MS)
-    assert lab.tour.running is None, f"step {index + 1} still playing"
-    assert lab.tour.at == index + 1, f"step {index + 1} “{step.title}”: {step.waits_for} did not come in time"
-    if step.moment is not None:
-        assert step.moment(lab.sim) and not lab.playing, "the lab must pause at the moment"
-    assert lab.now - began <= step.within_ms
-    return lab.now - began
 
 
 def safe(lab: Lab) -> bool:

@@ -6,36 +6,19 @@ from __future__ import annotations
 import pytest
 
 from coordlab.labs import registry
-from coordlab.labs.commands import from_data
 from coordlab.labs.lab import Lab
+from tests.guide_steps import next_step
 from zookeeper_app.guides import leaders, masters
 from zookeeper_app.model.checks import violations
 from zookeeper_app.model.story import MASTER, AppServer, StorageMachine
 
 SEEDS = (1, 7)
-TICK_MS = 50.0
 
 
 def lab_of(slug: str, seed: int) -> Lab:
     scenario = registry.get(slug)
     assert scenario is not None and scenario.guide
     return Lab("guide", scenario, seed)
-
-
-def next_step(lab: Lab) -> str:
-    """Press Next and play (in ticks of the engine's size) until the lab pauses at the step's moment."""
-    index = lab.tour.at
-    said = lab.apply(from_data({"command": "next"}))
-    step = lab.scenario.guide[index]
-    for _ in range(int(step.within_ms / TICK_MS) + 2):
-        if lab.tour.running is None:
-            break
-        lab.advance(TICK_MS)
-    assert lab.tour.running is None and lab.tour.at == index + 1, f"step {index + 1} never ended: {said}"
-    if step.moment is not None:
-        assert step.moment(lab.sim), f"step {index + 1} ({step.title}) gave up: {step.waits_for} never happened"
-        assert not lab.playing, "the lab pauses at the moment"
-    return said
 
 
 def machine(lab: Lab, name: str) -> StorageMachine:
