@@ -184,8 +184,9 @@ def _zk_state(server: ZkServer) -> str:
 
 
 #: the characters a chip's label, and a client's line of detail, hold at their font size; a longer one
-#: is squeezed to its box's width instead of spilling over its neighbour
-CHIP_CHARS, ACTOR_CHARS = 10, 19
+#: is squeezed to its box's width instead of spilling over its neighbour. Presenter mode's bigger type
+#: holds fewer: a chip's label longer than CHIP_CHARS_BIG is drawn a little narrower there (CSS)
+CHIP_CHARS, CHIP_CHARS_BIG, ACTOR_CHARS = 13, 10, 19
 
 
 def _chips(broker: Broker, state: ControllerState) -> list[dict[str, Any]]:
@@ -203,7 +204,7 @@ def _chips(broker: Broker, state: ControllerState) -> list[dict[str, Any]]:
             role = "leader" if leader else "follower"
             chips.append({"name": name, "role": role, "in_isr": in_isr, "color": colour(name),
                           "label": f"{name} {'★' if leader else ''}",
-                          "squeeze": len(name) + 2 > CHIP_CHARS,
+                          "squeeze": len(name) + 2 > CHIP_CHARS, "long": len(name) + 2 > CHIP_CHARS_BIG,
                           "title": f"{name} on {broker.name}: {role}, {'in' if in_isr else 'OUT of'} the ISR"})
     return chips
 
