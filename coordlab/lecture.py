@@ -221,7 +221,13 @@ def server_url(request: HttpRequest) -> dict[str, str]:
         origin = public_origin(request)
     except DisallowedHost:
         return {}
-    return {"server_url": origin, "server_host": split_domain_port(origin.split("://", 1)[1])[0]}
+    host = split_domain_port(origin.split("://", 1)[1])[0]
+    # the Kafka brokers' ports answer on COORDLAB_WIRE_HOST only (loopback unless set otherwise: they check
+    # no access, so a lab's records are anyone's who can reach them): a page not given on that
+    # machine does not offer them
+    wire_reachable = not is_loopback(settings.COORDLAB_WIRE_HOST) or \
+        is_loopback(split_domain_port(request.get_host())[0])
+    return {"server_url": origin, "server_host": host, "wire_reachable": wire_reachable}
 
 
 class RefusedHost(logging.Filter):

@@ -80,8 +80,6 @@ def serve_lecture_hall(given: list[str], port: int) -> None:
     addresses. Runs before Django reads its settings, which take them from the environment."""
     addresses, names = lecture.lan_addresses(), lecture.machine_names()
     os.environ["COORDLAB_LECTURE_HOSTS"] = ",".join(lecture.lecture_hosts(given, addresses, names))
-    # the Kafka labs' brokers too, for students' real clients (kafka_app/wire), unless told otherwise
-    os.environ.setdefault("COORDLAB_WIRE_HOST", "0.0.0.0")
     print(lecture.banner(given, addresses, names, port), flush=True)
 
 

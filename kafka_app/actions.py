@@ -420,8 +420,10 @@ def check_real_produce(sim: Simulation, fields: dict[str, Any]) -> tuple[dict[st
     node = sim.nodes.get(client)
     if node is not None and not isinstance(node, RealClient):
         raise CommandError(f"{client} is not a real client here.")
+    if node is not None and not node.alive:
+        raise CommandError(f"{client} is down in the lab: restart it first.")
     count = sum(len(p["records"]) for p in partitions)
-    logged = {"client": client, "broker": broker, "request": int(fields["request"]), "acks": int(fields["acks"]),
+    logged = {"client": client, "broker": broker, "request": str(fields["request"]), "acks": int(fields["acks"]),
               "timeout_ms": int(fields["timeout_ms"]), "partitions": partitions}
     return logged, f"{client} (a real Kafka client) sends {count} record(s) to {broker}."
 

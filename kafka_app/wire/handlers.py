@@ -25,7 +25,10 @@ from .messages import APIS
 from .records import WireRecord, decode_batches, encode_batch
 
 NONE, OFFSET_OUT_OF_RANGE, CORRUPT_MESSAGE, UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER = 0, 1, 2, 3, 6
-REQUEST_TIMED_OUT, UNSUPPORTED_VERSION, INVALID_REQUIRED_ACKS, INVALID_RECORD = 7, 35, 21, 87
+LEADER_NOT_AVAILABLE, REQUEST_TIMED_OUT, RECORD_LIST_TOO_LARGE = 5, 7, 18
+UNSUPPORTED_VERSION, INVALID_REQUIRED_ACKS, INVALID_RECORD = 35, 21, 87
+#: a request names at most this many partitions (or topics), each once
+MAX_ENTRIES = 1000
 EARLIEST, LATEST = -2, -1
 #: a fetch answers at most this many bytes and records, whatever the client allows: encoding them runs
 #: on the server's event loop, which must not be held for long (a client simply fetches again)
@@ -40,11 +43,13 @@ def api_versions() -> dict[str, Any]:
                          for api in sorted(APIS.values(), key=lambda a: a.key)]}
 
 
-def metadata(broker: Broker, request: dict[str, Any], host: str, ports: dict[int, int]) -> dict[str, Any]:
+def metadata(broker: Broker, request: dict[str, Any], version: int, host: str, ports: dict[int, int]) -> dict[str, Any]:
     cache = broker.metadata
     known = cache["topics"]
     wanted = request["topics"]
-    names = list(known) if not wanted else [t["name"] for t in wanted]  # v0 asks for all with an empty list
+    # null asks for every topic, and so does an empty list in v0; from v1 an empty list asks for none
+    names = list(known) if wanted is None or (version == 0 and not wanted) else \
+        list(dict.fromkeys(t["name"] for t in wanted))[:MAX_ENTRIES]
     topics = []
     for name in names:
         info = known.get(name)
@@ -52,7 +57,8 @@ def metadata(broker: Broker, request: dict[str, Any], host: str, ports: dict[int
             topics.append({"error_code": UNKNOWN_TOPIC_OR_PARTITION, "name": name, "is_internal": False,
                            "partitions": []})
             continue
-        partitions = [{"error_code": NONE, "partition_index": int(index), "leader_id": state["leader"],
+        partitions = [{"error_code": NONE if state["leader"] >= 0 else LEADER_NOT_AVAILABLE,
+                       "partition_index": int(index), "leader_id": state["leader"],
                        "leader_epoch": state["leader_epoch"], "replica_nodes": list(state["replicas"]),
                        "isr_nodes": list(state["isr"]),
                        "offline_replicas": [r for r in state["replicas"] if r not in cache["brokers"]]}
@@ -65,18 +71,17 @@ def metadata(broker: Broker, request: dict[str, Any], host: str, ports: dict[int
 
 
 def list_offsets(broker: Broker, request: dict[str, Any]) -> dict[str, Any]:
-    topics = []
-    for topic in request["topics"]:
+    topics, known = [], _partitions(broker)
+    for topic, items in _entries(request["topics"], "name", "partitions", "partition_index"):
         partitions = []
-        for item in topic["partitions"]:
+        for item in items:
             answer = {"partition_index": item["partition_index"], "error_code": NONE, "timestamp": -1, "offset": -1,
                       "leader_epoch": -1}
             partitions.append(answer)
-            name = log_name(topic["name"], item["partition_index"])
+            name = log_name(topic, item["partition_index"])
             hosted, log = broker.hosted.get(name), broker.logs.get(name)
             if hosted is None or log is None:
-                answer["error_code"] = UNKNOWN_TOPIC_OR_PARTITION if name not in _partitions(broker) \
-                    else NOT_LEADER_OR_FOLLOWER
+                answer["error_code"] = UNKNOWN_TOPIC_OR_PARTITION if name not in known else NOT_LEADER_OR_FOLLOWER
                 continue
             if hosted.state is None:
                 answer["error_code"] = NOT_LEADER_OR_FOLLOWER
@@ -91,27 +96,25 @@ def list_offsets(broker: Broker, request: dict[str, Any]) -> dict[str, Any]:
                 found = _first_at_or_after(log, wanted)
                 if found is not None:
                     answer["offset"], answer["timestamp"] = found
-        topics.append({"name": topic["name"], "partitions": partitions})
+        topics.append({"name": topic, "partitions": partitions})
     return {"throttle_time_ms": 0, "topics": topics}
 
 
 def fetch(broker: Broker, request: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """The answer, and how many records it carries."""
     budget = max(0, min(request["max_bytes"], FETCH_BYTES_CAP))
-    carried = 0
-    responses = []
-    for topic in request["topics"]:
+    carried, responses, known = 0, [], _partitions(broker)
+    for topic, items in _entries(request["topics"], "topic", "partitions", "partition"):
         partitions = []
-        for item in topic["partitions"]:
+        for item in items:
             answer: dict[str, Any] = {"partition_index": item["partition"], "error_code": NONE, "high_watermark": -1,
                                       "last_stable_offset": -1, "log_start_offset": -1, "aborted_transactions": None,
                                       "preferred_read_replica": -1, "records": b""}
             partitions.append(answer)
-            name = log_name(topic["topic"], item["partition"])
+            name = log_name(topic, item["partition"])
             hosted, log = broker.hosted.get(name), broker.logs.get(name)
             if hosted is None or log is None or hosted.state is None:
-                answer["error_code"] = UNKNOWN_TOPIC_OR_PARTITION if name not in _partitions(broker) \
-                    else NOT_LEADER_OR_FOLLOWER
+                answer["error_code"] = UNKNOWN_TOPIC_OR_PARTITION if name not in known else NOT_LEADER_OR_FOLLOWER
                 continue
             answer.update(high_watermark=log.high_watermark, last_stable_offset=log.high_watermark,
                           log_start_offset=log.log_start_offset)
@@ -123,8 +126,10 @@ def fetch(broker: Broker, request: dict[str, Any]) -> tuple[dict[str, Any], int]
             records: list[WireRecord] = []
             size, epoch = 0, -1
             for record in log.read(offset, max_records=FETCH_RECORDS_CAP):
-                size += record.size
-                if records and size > limit:
+                size += record.size + sum(len(k) + len(v or b"") for k, v in record.headers)
+                # Kafka's first batch goes even when it is over the limits, so that a big record is not
+                # stuck; here only while nothing was answered yet, so the answer stays bounded
+                if size > limit and (records or carried):
                     break
                 records.append(WireRecord(record.offset, record.timestamp, record.key, record.value,
                                           list(record.headers)))
@@ -133,8 +138,26 @@ def fetch(broker: Broker, request: dict[str, Any]) -> tuple[dict[str, Any], int]
                 answer["records"] = encode_batch(records[0].offset, records, partition_leader_epoch=epoch)
                 budget -= len(answer["records"])
                 carried += len(records)
-        responses.append({"topic": topic["topic"], "partitions": partitions})
+        responses.append({"topic": topic, "partitions": partitions})
     return {"throttle_time_ms": 0, "error_code": NONE, "session_id": 0, "responses": responses}, carried
+
+
+def any_error(answer: dict[str, Any]) -> bool:
+    return any(p["error_code"] for t in answer["responses"] for p in t["partitions"])
+
+
+def _entries(topics: list[dict[str, Any]], name: str, items: str, index: str) -> list[tuple[str, list[Any]]]:
+    """A request's topics with their partitions, each once (the first time it is named), at most
+    ``MAX_ENTRIES`` of them in all."""
+    seen: set[tuple[str, int]] = set()
+    found: dict[str, list[Any]] = {}
+    for topic in topics:
+        for item in topic[items]:
+            key = (topic[name], item[index])
+            if key not in seen and len(seen) < MAX_ENTRIES:
+                seen.add(key)
+                found.setdefault(topic[name], []).append(item)
+    return list(found.items())
 
 
 def produce(request: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[tuple[str, int], int]]:

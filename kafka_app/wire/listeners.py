@@ -13,7 +13,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 from functools import partial
-from itertools import count
 from typing import Any
 
 from django.conf import settings  # type: ignore[import-untyped]
@@ -25,7 +24,7 @@ from kafka_app.model import observe
 from kafka_app.model.broker import Broker
 from kafka_app.model.protocol import broker_name
 
-from .server import Door, serve
+from .server import Door, Quota, serve
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +32,8 @@ logger = logging.getLogger(__name__)
 _open: dict[str, dict[int, tuple[int, asyncio.Server]]] = {}
 #: lab id → its clients' open connections (closed with the lab)
 _clients: dict[str, set[asyncio.StreamWriter]] = {}
+#: connections one lab serves at once, all its brokers together
+MAX_CLIENTS = 64
 
 
 def port_range() -> range:
@@ -53,9 +54,13 @@ async def open_lab(lab_id: str, access: LabAccess) -> None:
     """Give each broker of the lab a port and answer Kafka clients on it."""
     find_lab = access.lab
     lab = find_lab()
-    if lab is None or lab_id in _open:
+    if lab is None or lab_id in _open or not port_range():
         return
-    requests = count(1)  # the lab's real-client requests, numbered over all its brokers
+    quota = Quota()  # the records all real clients of the lab may write, together
+
+    def rewound() -> bool:
+        current = find_lab()
+        return current is not None and current.rewound
 
     def node(name: str) -> object | None:
         current = find_lab()
@@ -72,10 +77,10 @@ async def open_lab(lab_id: str, access: LabAccess) -> None:
         for port in free:
             if port in taken:
                 continue
-            door = Door(partial(_broker, find_lab, broker.broker_id), node, partial(ports, lab_id), act, requests)
+            door = Door(partial(_broker, find_lab, broker.broker_id), node, rewound, partial(ports, lab_id), act, quota)
             handler = partial(_connected, lab_id, door, access)
             try:
-                server = await asyncio.start_server(handler, host, port, reuse_address=False)
+                server = await asyncio.start_server(handler, host, port, reuse_address=True)
             except OSError:
                 continue  # another process (or test) holds it
             opened[broker.broker_id] = (port, server)
@@ -86,11 +91,12 @@ async def open_lab(lab_id: str, access: LabAccess) -> None:
 
 
 async def close_lab(lab_id: str) -> None:
-    for _, server in _open.pop(lab_id, {}).values():
+    servers = _open.pop(lab_id, {})
+    for writer in _clients.pop(lab_id, set()):  # first: from Python 3.12 on, wait_closed waits for them
+        writer.close()
+    for _, server in servers.values():
         server.close()
         await server.wait_closed()
-    for writer in _clients.pop(lab_id, set()):
-        writer.close()
 
 
 def _broker(find_lab: Callable[[], Lab | None], broker_id: int) -> Broker | None:
@@ -101,8 +107,12 @@ def _broker(find_lab: Callable[[], Lab | None], broker_id: int) -> Broker | None
 
 async def _connected(lab_id: str, door: Door, access: LabAccess, reader: asyncio.StreamReader,
                      writer: asyncio.StreamWriter) -> None:
-    """Serve one client; while it is connected the lab counts it as watching, so its clock runs."""
+    """Serve one client; while it is connected the lab counts it as watching, so its clock runs. A lab
+    serves at most ``MAX_CLIENTS`` connections at once."""
     clients = _clients.setdefault(lab_id, set())
+    if lab_id not in _open or len(clients) >= MAX_CLIENTS:  # closed meanwhile, or full
+        writer.close()
+        return
     clients.add(writer)
     access.watch()
     try:

@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
 
@@ -32,7 +34,14 @@ from .messages import API_VERSIONS, APIS, FETCH, INIT_PRODUCER_ID, LIST_OFFSETS,
 
 logger = logging.getLogger(__name__)
 
-MAX_REQUEST_BYTES = 1 << 20
+#: the largest request read (a Produce; other requests are far smaller: MAX_READ_REQUEST_BYTES)
+MAX_REQUEST_BYTES = 256 * 1024
+MAX_READ_REQUEST_BYTES = 64 * 1024
+#: a connection idle this long is closed (Kafka: connections.max.idle.ms, 10 min); a request must
+#: arrive whole within FRAME_DEADLINE_S of its size
+IDLE_S, FRAME_DEADLINE_S = 600.0, 30.0
+#: records real clients may write into one lab per second (more wait their turn: a quota's delay)
+RECORDS_PER_S, RECORD_BURST = 500.0, 2000.0
 #: one connection's requests are answered at most this fast (a faster client waits: its requests run on
 #: the server's event loop, beside every lab's frames)
 REQUESTS_PER_S, REQUEST_BURST = 200.0, 50.0
@@ -42,23 +51,47 @@ WAIT_STEP_S = 0.05
 
 #: a produce request waits at most this long for the lab's answer (or the client's timeout_ms)
 MAX_PRODUCE_WAIT_S = 30.0
-#: real clients' idempotent producers get ids from here up, apart from the lab's own producers' (which count
-#: from 0): Kafka hands out blocks of ids from ZooKeeper, and only their uniqueness matters
+#: real clients' idempotent producers get random ids above this one, apart from the lab's own producers'
+#: (which count from 0) and from each other's, in a lab and in its copies: Kafka hands out blocks of ids
 REAL_PRODUCER_IDS = 1_000_000
+MAX_RECORDS_PER_REQUEST = 5000
 COORDINATOR_NOT_AVAILABLE = 15
 NOT_A_NAME = re.compile(r"[^a-z0-9-]+")
+
+
+class Quota:
+    """Records a lab takes from real clients, as a token bucket: a client over it waits (Kafka's
+    quotas delay a client's answers the same way)."""
+
+    def __init__(self, rate: float = RECORDS_PER_S, burst: float = RECORD_BURST) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.at = burst, time.monotonic()
+
+    async def take(self, records: int) -> None:
+        now = time.monotonic()
+        self.tokens, self.at = min(self.burst, self.tokens + (now - self.at) * self.rate) - records, now
+        if self.tokens < 0:
+            await asyncio.sleep(-self.tokens / self.rate)
 
 
 @dataclass
 class Door:
     """What a broker's listener needs from the lab: the broker and the lab's machines as they are now
-    (None once the lab is gone), the brokers' ports, and a way to send a lab command."""
+    (None once the lab is gone), whether it shows an earlier moment, the brokers' ports, a way to send
+    a lab command, the lab's quota of records, and this door's own numbering of requests (a random
+    prefix, so that a copy of the lab, or the same lab after a restart, never reads another's answers)."""
 
     broker: Callable[[], Broker | None]
     node: Callable[[str], object | None]
+    rewound: Callable[[], bool]
     ports: Callable[[], dict[int, int]]
     execute: Callable[[dict[str, Any]], Awaitable[str]]
-    requests: count[int]
+    quota: Quota
+    prefix: str = field(default_factory=lambda: secrets.token_hex(4))
+    requests: count[int] = field(default_factory=lambda: count(1))
+
+    def next_request(self) -> str:
+        return f"{self.prefix}-{next(self.requests)}"
 
 
 class Refused(Exception):
@@ -76,7 +109,7 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, door
             broker = door.broker()
             if broker is None or not broker.alive:
                 return
-            size = int.from_bytes(await reader.readexactly(4), "big", signed=True)
+            size = int.from_bytes(await asyncio.wait_for(reader.readexactly(4), IDLE_S), "big", signed=True)
             now = clock()
             allowance, last = min(REQUEST_BURST, allowance + (now - last) * REQUESTS_PER_S), now
             if allowance < 1:
@@ -85,11 +118,11 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, door
             allowance -= 1
             if not 0 < size <= MAX_REQUEST_BYTES:
                 raise Refused(f"a request of {size} bytes (at most {MAX_REQUEST_BYTES} are read)")
-            answer = await respond(await reader.readexactly(size), door, host)
+            answer = await respond(await asyncio.wait_for(reader.readexactly(size), FRAME_DEADLINE_S), door, host)
             if answer is not None:  # (a produce with acks=0 gets no answer at all)
                 writer.write(len(answer).to_bytes(4, "big") + answer)
                 await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionError):
+    except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
         pass
     except (Refused, Malformed) as why:
         logger.info("closed a Kafka client connection from %s: %s", peer, why)
@@ -105,6 +138,8 @@ async def respond(data: bytes, door: Door, host: str) -> bytes | None:
     api = APIS.get(key)
     if api is None:
         raise Refused(f"API key {key}, which this broker does not know")
+    if api is not PRODUCE and len(data) > MAX_READ_REQUEST_BYTES:
+        raise Refused(f"a {api.name} request of {len(data)} bytes")
     if not api.min_version <= version <= api.max_version:
         if api is not API_VERSIONS:
             raise Refused(f"{api.name} v{version} (this broker speaks v{api.min_version} to v{api.max_version})")
@@ -119,7 +154,7 @@ async def respond(data: bytes, door: Door, host: str) -> bytes | None:
     if api is PRODUCE:
         answer = await _produce(body, broker, door, client_id)
         return None if answer is None else _encode(api, version, correlation, answer)
-    return _encode(api, version, correlation, await _answer(api, body, broker, door, host))
+    return _encode(api, version, correlation, await _answer(api, version, body, broker, door, host))
 
 
 def client_name(client_id: str) -> str:
@@ -134,13 +169,21 @@ async def _produce(body: dict[str, Any], broker: Broker, door: Door, client_id: 
                    for p in t["partition_data"]}
         return handlers.produce_response(body, refused, {})
     sending, refused = handlers.produce(body)
-    name, number = client_name(client_id), next(door.requests)
+    name, number = client_name(client_id), door.next_request()
     timeout_ms = max(0, min(body["timeout_ms"], int(MAX_PRODUCE_WAIT_S * 1000)))
+    records = sum(len(p["records"]) for p in sending)
+    if records > MAX_RECORDS_PER_REQUEST:
+        refused.update({(p["topic"], p["partition"]): handlers.RECORD_LIST_TOO_LARGE for p in sending})
+        sending = []
+    elif door.rewound():  # writing now would cut the lab's history short: the client retries after play
+        refused.update({(p["topic"], p["partition"]): handlers.REQUEST_TIMED_OUT for p in sending})
+        sending = []
     if sending:
+        await door.quota.take(records)
         try:
             await door.execute({"op": "real_produce", "client": name, "broker": broker.name, "request": number,
                                 "acks": acks, "timeout_ms": timeout_ms, "partitions": sending})
-        except CommandError:  # the lab cannot take it now (it is jumping ahead or rewinding): try again later
+        except CommandError:  # the lab cannot take it now (busy with a jump ahead, say): the client retries
             refused.update({(p["topic"], p["partition"]): handlers.REQUEST_TIMED_OUT for p in sending})
             sending = []
     if acks == 0:
@@ -149,6 +192,9 @@ async def _produce(body: dict[str, Any], broker: Broker, door: Door, client_id: 
     answers: dict[tuple[str, int], dict[str, Any]] = {}
     waited = 0.0
     while True:
+        current = door.broker()
+        if current is None or not current.alive:
+            raise Refused("the broker went down")  # as a killed broker's connections close
         node = door.node(name)
         if isinstance(node, RealClient):
             for topic, partition in wanted - answers.keys():
@@ -161,21 +207,24 @@ async def _produce(body: dict[str, Any], broker: Broker, door: Door, client_id: 
         waited += WAIT_STEP_S
 
 
-async def _answer(api: Api, body: dict[str, Any], broker: Broker, door: Door, host: str) -> dict[str, Any]:
+async def _answer(api: Api, version: int, body: dict[str, Any], broker: Broker, door: Door,
+                  host: str) -> dict[str, Any]:
     if api is API_VERSIONS:
         return handlers.api_versions()
     if api is METADATA:
-        return handlers.metadata(broker, body, host, door.ports())
+        return handlers.metadata(broker, body, version, host, door.ports())
     if api is LIST_OFFSETS:
         return handlers.list_offsets(broker, body)
     if api is INIT_PRODUCER_ID:
         if body["transactional_id"] is not None:  # transactions are not modelled: no coordinator for them
             return {"error_code": COORDINATOR_NOT_AVAILABLE, "producer_id": -1, "producer_epoch": -1}
-        return {"error_code": handlers.NONE, "producer_id": REAL_PRODUCER_IDS + next(door.requests),
+        return {"error_code": handlers.NONE, "producer_id": REAL_PRODUCER_IDS + secrets.randbits(40),
                 "producer_epoch": 0}
     assert api is FETCH
     answer, carried = handlers.fetch(broker, body)
     waited, wait = 0.0, min(max(body["max_wait_ms"], 0) / 1000, MAX_WAIT_S)
+    if handlers.any_error(answer):  # a partition in error is answered at once, as Kafka does
+        return answer
     while not carried and waited < wait:  # the fetch purgatory: wait for records, or for the client's limit
         await asyncio.sleep(WAIT_STEP_S)
         waited += WAIT_STEP_S

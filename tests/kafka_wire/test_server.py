@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from itertools import count
 from typing import Any
 from unittest.mock import patch
 
@@ -20,8 +19,8 @@ from kafka_app.model.broker import Broker
 from kafka_app.wire import server
 from kafka_app.wire.codec import Malformed, Reader, Writer
 from kafka_app.wire.messages import API_VERSIONS, APIS, FETCH, METADATA, PRODUCE, Api
-from kafka_app.wire.records import WireRecord, encode_batch
-from kafka_app.wire.server import Door, Refused, respond
+from kafka_app.wire.records import WireRecord, decode_batches, encode_batch
+from kafka_app.wire.server import Door, Quota, Refused, respond
 
 PORTS = {1: 19001, 2: 19002, 3: 19003}
 
@@ -55,7 +54,7 @@ def ask(lab: Lab, data: bytes, broker_id: int = 1) -> bytes | None:
     async def refuse(fields: dict[str, Any]) -> str:
         raise AssertionError("a read does not send the lab a command")
 
-    door = Door(lambda: broker(lab, broker_id), lab.sim.nodes.get, lambda: PORTS, refuse, count(1))
+    door = Door(lambda: broker(lab, broker_id), lab.sim.nodes.get, lambda: False, lambda: PORTS, refuse, Quota())
     return asyncio.run(respond(data, door, "127.0.0.1"))
 
 
@@ -152,7 +151,7 @@ def test_a_produce_becomes_one_lab_command_and_a_broken_batch_is_refused_without
         sent.append(fields)
         return "sent"
 
-    door = Door(lambda: broker(lab), lab.sim.nodes.get, lambda: PORTS, execute, count(1))
+    door = Door(lambda: broker(lab), lab.sim.nodes.get, lambda: False, lambda: PORTS, execute, Quota())
     batch = encode_batch(0, [WireRecord(0, 5, b"k", b"v", [("h", b"1")])], producer_id=7, base_sequence=3)
     _, body = answer(PRODUCE, 8, asyncio.run(respond(produce_request(batch), door, "127.0.0.1")))
     assert [(f["op"], f["client"], f["broker"], f["acks"]) for f in sent] == [("real_produce", "real-test-client",
@@ -168,3 +167,30 @@ def test_a_produce_becomes_one_lab_command_and_a_broken_batch_is_refused_without
     assert refused["responses"][0]["partition_responses"][0]["error_code"] == 2  # CORRUPT_MESSAGE
     assert len(sent) == 1, "a batch that fails its CRC never reaches the lab"
     assert asyncio.run(respond(produce_request(batch, acks=0), door, "127.0.0.1")) is None, "acks=0: no answer"
+
+
+def test_a_request_cannot_make_its_answer_grow_by_naming_a_partition_again_and_again(lab: Lab) -> None:
+    leader = broker(lab).metadata["topics"]["messages"]["partitions"]["0"]["leader"]
+    same = {"partition": 0, "fetch_offset": 0, "partition_max_bytes": 1}
+    fetch = {"replica_id": -1, "max_wait_ms": 0, "min_bytes": 1, "max_bytes": 1, "isolation_level": 0,
+             "topics": [{"topic": "messages", "partitions": [same] * 300}] * 3}
+    _, body = answer(FETCH, 11, ask(lab, request(FETCH, 11, fetch), leader))
+    assert [len(t["partitions"]) for t in body["responses"]] == [1], "each partition once"
+    assert len(decode_batches(body["responses"][0]["partitions"][0]["records"])[0].records) == 1, \
+        "over max_bytes, only the first record goes (so that a big one is not stuck)"
+    _, none = answer(METADATA, 1, ask(lab, request(METADATA, 1, {"topics": []})))
+    assert none["topics"] == [], "from v1 an empty list asks for no topic (null asks for all)"
+
+
+def test_a_produce_while_the_lab_shows_an_earlier_moment_waits_for_play(lab: Lab) -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def execute(fields: dict[str, Any]) -> str:
+        sent.append(fields)
+        return "sent"
+
+    door = Door(lambda: broker(lab), lab.sim.nodes.get, lambda: True, lambda: PORTS, execute, Quota())
+    batch = encode_batch(0, [WireRecord(0, 5, b"k", b"v")])
+    _, body = answer(PRODUCE, 8, asyncio.run(respond(produce_request(batch), door, "127.0.0.1")))
+    assert body["responses"][0]["partition_responses"][0]["error_code"] == 7 and sent == [], \
+        "retriable, and the lab's history is not cut"

@@ -281,9 +281,7 @@ def test_a_students_phone_is_given_the_host_it_came_to(lecture_server):
     assert not qr_encodes(qr[1], f"http://127.0.0.1:{lecture_server.port}/join/?code={code}")
     for command in terminal_commands(page):
         assert f" --server http://{host} " in command, command
-    bootstrap = re.search(r'<code id="bootstrap">([^<]+)</code>', page)
-    assert bootstrap and all(item.startswith(f"{HALL}:") for item in bootstrap[1].split(",")), \
-        "the real Kafka clients' bootstrap address is at the hall's host"
+    assert 'id="bootstrap"' not in page, "the Kafka brokers' ports answer on this machine only: not offered"
     assert "127.0.0.1" not in page and "localhost" not in page
 
     student = Browser(lecture_server.port, host)
