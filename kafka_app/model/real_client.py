@@ -36,6 +36,8 @@ class RealClient(Node):
         for item in partitions:
             if acks != 0:
                 self.sending[answer_key(request, item["topic"], item["partition"])] = len(item["records"])
+                while len(self.sending) > KEEP_ANSWERS:  # requests a broker never answered (it was down)
+                    del self.sending[next(iter(self.sending))]
             else:  # no answer will tell: counted as sent
                 self.produced += len(item["records"])
             # stamped with the lab's clock: the client's own clock is not the lab's (retention reads it)
