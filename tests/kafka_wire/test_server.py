@@ -144,14 +144,19 @@ def produce_request(records: bytes, acks: int = -1) -> bytes:
         {"name": "messages", "partition_data": [{"index": 0, "records": records}]}]})
 
 
-def test_a_produce_becomes_one_lab_command_and_a_broken_batch_is_refused_without_one(lab: Lab) -> None:
+def recording_door(lab: Lab, rewound: bool = False) -> tuple[Door, list[dict[str, Any]]]:
+    """A door to broker 1 whose lab commands are only noted (the lab here is not run by an engine)."""
     sent: list[dict[str, Any]] = []
 
     async def execute(fields: dict[str, Any]) -> str:
         sent.append(fields)
         return "sent"
 
-    door = Door(lambda: broker(lab), lab.sim.nodes.get, lambda: False, lambda: PORTS, execute, Quota())
+    return Door(lambda: broker(lab), lab.sim.nodes.get, lambda: rewound, lambda: PORTS, execute, Quota()), sent
+
+
+def test_a_produce_becomes_one_lab_command_and_a_broken_batch_is_refused_without_one(lab: Lab) -> None:
+    door, sent = recording_door(lab)
     batch = encode_batch(0, [WireRecord(0, 5, b"k", b"v", [("h", b"1")])], producer_id=7, base_sequence=3)
     _, body = answer(PRODUCE, 8, asyncio.run(respond(produce_request(batch), door, "127.0.0.1")))
     assert [(f["op"], f["client"], f["broker"], f["acks"]) for f in sent] == [("real_produce", "real-test-client",
@@ -183,13 +188,7 @@ def test_a_request_cannot_make_its_answer_grow_by_naming_a_partition_again_and_a
 
 
 def test_a_produce_while_the_lab_shows_an_earlier_moment_waits_for_play(lab: Lab) -> None:
-    sent: list[dict[str, Any]] = []
-
-    async def execute(fields: dict[str, Any]) -> str:
-        sent.append(fields)
-        return "sent"
-
-    door = Door(lambda: broker(lab), lab.sim.nodes.get, lambda: True, lambda: PORTS, execute, Quota())
+    door, sent = recording_door(lab, rewound=True)
     batch = encode_batch(0, [WireRecord(0, 5, b"k", b"v")])
     _, body = answer(PRODUCE, 8, asyncio.run(respond(produce_request(batch), door, "127.0.0.1")))
     assert body["responses"][0]["partition_responses"][0]["error_code"] == 7 and sent == [], \
