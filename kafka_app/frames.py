@@ -35,7 +35,6 @@ from .model.story import (
     groups_of,
 )
 from .scenarios import MONITOR, SAFETY
-from .wire import listeners
 
 WIDTH = 920
 PRODUCER_X, BROKER_X, CONSUMER_X = 100, 460, 820
@@ -110,7 +109,6 @@ def context(lab: Lab) -> dict[str, Any]:
         "key_modes": KEY_MODES,
         "terminal": {"lab": lab.id, "topic": topics[0] if topics else "events",
                      "group": "terminal"},
-        "wire_ports": [port for _, port in sorted(listeners.ports(lab.id).items())],
     }
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from coordlab.sim import Simulation
@@ -68,15 +69,21 @@ class Tour:
 
 
 def describe(steps: tuple[Step, ...], tour: Tour) -> dict[str, Any]:
-    """What the guide panel shows: every step with its state, and the current one."""
+    """What the guide panel shows: every step with its state, and the current one. Every frame of every
+    lab asks, and the answer changes only with a step: it is built once per position (not to be changed)."""
+    return _described(steps, tour.at, tour.running, tour.at > 0 and bool(tour.began))
+
+
+@lru_cache(maxsize=256)
+def _described(steps: tuple[Step, ...], at: int, running: int | None, can_back: bool) -> dict[str, Any]:
     shown = []
     for index, step in enumerate(steps):
-        state = "done" if index < tour.at else "running" if index == tour.running else \
-            "current" if index == tour.at else "later"
+        state = "done" if index < at else "running" if index == running else \
+            "current" if index == at else "later"
         shown.append({"number": index + 1, "title": step.title, "text": step.text, "state": state,
                       "waits_for": step.waits_for})
-    current = steps[tour.at] if tour.at < len(steps) else None
-    return {"steps": shown, "total": len(steps), "at": tour.at, "running": tour.running is not None,
-            "current": {"number": tour.at + 1, "title": current.title, "text": current.text,
+    current = steps[at] if at < len(steps) else None
+    return {"steps": shown, "total": len(steps), "at": at, "running": running is not None,
+            "current": {"number": at + 1, "title": current.title, "text": current.text,
                         "waits_for": current.waits_for} if current else None,
-            "can_back": tour.at > 0 and bool(tour.began)}
+            "can_back": can_back}

@@ -530,8 +530,7 @@ class Lab:
         del tour.began[index:]
         tour.at, tour.running = index, None
         back = f"Back to step {index + 1}, “{self.scenario.guide[index].title}”"
-        checkpoint = next(c for c in reversed(self.checkpoints)
-                          if (c.time, c.processed) <= (time, processed) and c.log_length <= log_length)
+        checkpoint = self._latest_checkpoint(time, processed, log_length)
         # a rewind that does not fit in the deadline goes on in ticks, and its sender is told once it is done
         return self._rewind(Job("seek", time, self.sim.now, thaw(checkpoint.snapshot), checkpoint.log_length,
                                 done_text=f"{back}: the lab as it was just before it began, at {time / 1000:.1f} s. "
@@ -575,9 +574,16 @@ class Lab:
 
     def do_seek(self, time_ms: int, deadline: float | None = None) -> str:
         target = max(self.start, min(time_ms, self.horizon))
-        checkpoint = next(c for c in reversed(self.checkpoints) if c.time <= target)
+        checkpoint = self._latest_checkpoint(target)
         return self._rewind(Job("seek", target, self.sim.now, thaw(checkpoint.snapshot), checkpoint.log_length),
                             deadline)
+
+    def _latest_checkpoint(self, time: int, processed: int | None = None, log_length: int | None = None) -> Checkpoint:
+        """The latest checkpoint at or before virtual ``time`` (and, if given, at or before that many
+        events run at that time, and that many log entries applied)."""
+        return next(c for c in reversed(self.checkpoints)
+                    if c.time <= time and (processed is None or (c.time, c.processed) <= (time, processed))
+                    and (log_length is None or c.log_length <= log_length))
 
     def _rewind(self, job: Job, deadline: float | None) -> str:
         self.playing = False
@@ -615,7 +621,7 @@ class Lab:
         since its start.
         """
         applied = self._replayed if self.rewound else len(self.log)
-        base = next(c for c in reversed(self.checkpoints) if c.time <= self.sim.now and c.log_length <= applied)
+        base = self._latest_checkpoint(self.sim.now, log_length=applied)
         start = self.checkpoints[0]
         return {
             "format": STATE_FORMAT,

@@ -31,11 +31,9 @@ MAX_STRING_BYTES = 0x7FFF
 
 _INT8 = struct.Struct(">b")
 _INT16 = struct.Struct(">h")
-_UINT16 = struct.Struct(">H")
 _INT32 = struct.Struct(">i")
 _UINT32 = struct.Struct(">I")
 _INT64 = struct.Struct(">q")
-_FLOAT64 = struct.Struct(">d")
 _NULL_UUID = bytes(16)
 
 
@@ -102,10 +100,6 @@ class Reader:
         """INT16."""
         return self._fixed(_INT16, "INT16")
 
-    def uint16(self) -> int:
-        """UINT16."""
-        return self._fixed(_UINT16, "UINT16")
-
     def int32(self) -> int:
         """INT32."""
         return self._fixed(_INT32, "INT32")
@@ -117,15 +111,6 @@ class Reader:
     def int64(self) -> int:
         """INT64."""
         return self._fixed(_INT64, "INT64")
-
-    def float64(self) -> float:
-        """FLOAT64: an IEEE 754 double."""
-        left = self._end - self.position
-        if left < 8:
-            raise Malformed(f"FLOAT64 needs 8 bytes where {left} are left")
-        (value,) = _FLOAT64.unpack_from(self._data, self.position)
-        self.position += 8
-        return float(value)
 
     def boolean(self) -> bool:
         """BOOLEAN: one byte, anything but 0 is true (as Kafka reads it)."""
@@ -259,7 +244,7 @@ class Writer:
         """Everything written so far."""
         return builtins.bytes(self._out)
 
-    def _fixed(self, layout: struct.Struct, value: int | float, what: str) -> None:
+    def _fixed(self, layout: struct.Struct, value: int, what: str) -> None:
         try:
             self._out += layout.pack(value)
         except struct.error:
@@ -277,10 +262,6 @@ class Writer:
         """INT16."""
         self._fixed(_INT16, value, "INT16")
 
-    def uint16(self, value: int) -> None:
-        """UINT16."""
-        self._fixed(_UINT16, value, "UINT16")
-
     def int32(self, value: int) -> None:
         """INT32."""
         self._fixed(_INT32, value, "INT32")
@@ -292,10 +273,6 @@ class Writer:
     def int64(self, value: int) -> None:
         """INT64."""
         self._fixed(_INT64, value, "INT64")
-
-    def float64(self, value: float) -> None:
-        """FLOAT64."""
-        self._fixed(_FLOAT64, value, "FLOAT64")
 
     def boolean(self, value: bool) -> None:
         """BOOLEAN: 1 or 0."""

@@ -173,7 +173,8 @@ def produce(request: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[tuple[s
             except Malformed as error:
                 refused[where] = getattr(error, "error_code", CORRUPT_MESSAGE)
                 continue
-            if len(batches) != 1 or not batches[0].records:  # a Produce carries one batch per partition
+            # a Produce carries one batch of records per partition; control batches are the brokers' own
+            if len(batches) != 1 or not batches[0].records or batches[0].is_control:
                 refused[where] = INVALID_RECORD
                 continue
             batch = batches[0]

@@ -123,7 +123,7 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, door
                 writer.write(len(answer).to_bytes(4, "big") + answer)
                 await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
-        pass
+        return  # the client went away, or kept quiet too long: its connection is closed (finally)
     except (Refused, Malformed) as why:
         logger.info("closed a Kafka client connection from %s: %s", peer, why)
     finally:

@@ -6,6 +6,7 @@ the notice and the safety badge)."""
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
 from playwright.sync_api import expect
@@ -437,3 +438,8 @@ def test_the_page_gives_the_bootstrap_address_of_its_brokers_for_real_kafka_clie
     expect(page.locator("#kcat-list")).to_have_text(f"kcat -b {first} -L")
     expect(page.locator("#kcat-produce")).to_have_text(f"kcat -b {first} -P -t messages -K :")
     expect(page.locator("#python-consume")).to_contain_text(f'bootstrap_servers="{first}"')
+    # a real client's records travel the lab: its machine shows in the picture with what it wrote
+    done = subprocess.run(["kcat", "-b", first, "-P", "-t", "messages", "-K", ":"], input="a:1\nb:2\n",
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    expect(page.locator("#machine-real-rdkafka")).to_contain_text("real client: 2 written")

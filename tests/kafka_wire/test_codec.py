@@ -3,7 +3,7 @@ untrusted input that must fail as ``Malformed`` (never another exception) and fa
 
 from __future__ import annotations
 
-import math
+import contextlib
 import tracemalloc
 import uuid
 from collections.abc import Callable
@@ -43,11 +43,9 @@ def _write_string(w: Writer, value: str | None) -> None:
 TYPES: dict[str, tuple[Callable[[Writer, Any], None], Callable[[Reader], Any]]] = {
     "int8": (Writer.int8, Reader.int8),
     "int16": (Writer.int16, Reader.int16),
-    "uint16": (Writer.uint16, Reader.uint16),
     "int32": (Writer.int32, Reader.int32),
     "uint32": (Writer.uint32, Reader.uint32),
     "int64": (Writer.int64, Reader.int64),
-    "float64": (Writer.float64, Reader.float64),
     "boolean": (Writer.boolean, Reader.boolean),
     "uuid": (Writer.uuid, Reader.uuid),
     "unsigned_varint": (Writer.unsigned_varint, Reader.unsigned_varint),
@@ -65,11 +63,9 @@ TYPES: dict[str, tuple[Callable[[Writer, Any], None], Callable[[Reader], Any]]] 
 BOUNDARIES: list[tuple[str, Any]] = [
     *(("int8", v) for v in (*INT8, -1, 0, 1)),
     *(("int16", v) for v in (*INT16, -1, 0, 1)),
-    *(("uint16", v) for v in (0, 1, 0xFFFF)),
     *(("int32", v) for v in (*INT32, -1, 0, 1)),
     *(("uint32", v) for v in (0, 1, 0xFFFFFFFF)),
     *(("int64", v) for v in (*INT64, -1, 0, 1)),
-    *(("float64", v) for v in (0.0, -0.0, 1.5, -1e308, math.inf, -math.inf, 5e-324)),
     *(("boolean", v) for v in (True, False)),
     *(("uuid", v) for v in (uuid.UUID(int=0), uuid.UUID(int=(1 << 128) - 1),
                             uuid.UUID("7f3c1d2e-5b6a-4c8d-9e0f-1a2b3c4d5e6f"))),
@@ -99,8 +95,6 @@ def test_every_type_round_trips_at_its_boundaries(kind: str, value: Any) -> None
     got = TYPES[kind][1](reader)
     assert reader.done() and reader.remaining == 0
     assert got == value
-    if kind == "float64":
-        assert math.copysign(1, got) == math.copysign(1, value)
 
 
 @pytest.mark.parametrize(("kind", "value", "expected"), [
@@ -168,10 +162,6 @@ def test_a_nonzero_byte_reads_as_true() -> None:
     assert Reader(b"\x00").boolean() is False
 
 
-def test_nan_round_trips() -> None:
-    assert math.isnan(Reader(encode("float64", math.nan)).float64())
-
-
 def test_reads_from_bytes_bytearray_and_memoryview() -> None:
     data = encode("compact_string", "hello") + encode("int32", 9)
     for source in (data, bytearray(data), memoryview(data), memoryview(b"xx" + data)[2:]):
@@ -212,7 +202,7 @@ def test_expect_done_refuses_bytes_left_over() -> None:
 
 
 @pytest.mark.parametrize(("kind", "value"), [
-    ("int8", 128), ("int8", -129), ("int16", 1 << 15), ("uint16", -1), ("uint16", 1 << 16),
+    ("int8", 128), ("int8", -129), ("int16", 1 << 15),
     ("int32", 1 << 31), ("int32", -(1 << 31) - 1), ("uint32", -1), ("uint32", 1 << 32),
     ("int64", 1 << 63), ("int64", -(1 << 63) - 1),
     ("unsigned_varint", -1), ("unsigned_varint", 1 << 32),
@@ -296,11 +286,9 @@ def test_an_array_of_more_elements_than_bytes_left_is_refused_even_when_elements
 VALUES: dict[str, st.SearchStrategy[Any]] = {
     "int8": st.integers(*INT8),
     "int16": st.integers(*INT16),
-    "uint16": st.integers(0, 0xFFFF),
     "int32": st.integers(*INT32),
     "uint32": st.integers(0, 0xFFFFFFFF),
     "int64": st.integers(*INT64),
-    "float64": st.floats(allow_nan=False),
     "boolean": st.booleans(),
     "uuid": st.uuids(),
     "unsigned_varint": st.integers(0, (1 << 32) - 1),
@@ -351,12 +339,10 @@ def test_a_truncated_encoding_is_malformed_wherever_it_is_cut(fields: list[tuple
 @given(st.lists(st.sampled_from(sorted(TYPES)), min_size=1, max_size=8), st.binary(max_size=64))
 def test_any_bytes_either_parse_or_are_malformed(kinds: list[str], data: bytes) -> None:
     reader = Reader(data)
-    try:
+    with contextlib.suppress(Malformed):  # what is not refused as Malformed must parse
         for kind in kinds:
             TYPES[kind][1](reader)
         reader.expect_done()
-    except Malformed:
-        pass
 
 
 @settings(max_examples=500, deadline=None)
